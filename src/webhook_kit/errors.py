@@ -1,0 +1,110 @@
+"""The errors webhook-kit raises, each knowing the HTTP status a receiver should answer with.
+
+::
+
+    WebhookError                       400  base of everything webhook-kit raises about a delivery
+    └── VerificationError              401  the delivery is not provably from the provider
+        ├── MissingHeaderError         401  a signature, id or timestamp header is absent
+        ├── MalformedHeaderError       401  a header is present but cannot be parsed
+        ├── SignatureMismatchError     401  well-formed signature(s), none made with our secret(s)
+        └── TimestampOutOfToleranceError  401  signed too long ago, or too far in the future
+    PayloadError                       400  verified, but not JSON or not a valid event
+    StoreUnavailableError              503  the idempotency store cannot be reached: retry later
+
+Messages say what went wrong and what to check; they never contain a secret or the signature
+we expected, so they are safe to log and to return to the sender.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "MalformedHeaderError",
+    "MissingHeaderError",
+    "PayloadError",
+    "SignatureMismatchError",
+    "StoreUnavailableError",
+    "TimestampOutOfToleranceError",
+    "VerificationError",
+    "WebhookError",
+]
+
+
+class WebhookError(Exception):
+    """Base of every error webhook-kit raises about a delivery; `status_code` is the HTTP answer."""
+
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class VerificationError(WebhookError):
+    """The delivery could not be shown to come from the provider: answer 401, run no handler."""
+
+    status_code: ClassVar[int] = 401
+
+    def __init__(self, message: str, *, header: str | None = None) -> None:
+        super().__init__(message)
+        #: The name of the header at fault, for debugging; never its expected value.
+        self.header = header
+
+
+class MissingHeaderError(VerificationError):
+    """A header the scheme needs is absent (or empty)."""
+
+    def __init__(self, header: str) -> None:
+        super().__init__(
+            f"missing {header} header: is the endpoint receiving this provider's deliveries?",
+            header=header,
+        )
+
+
+class MalformedHeaderError(VerificationError):
+    """A header is present but is not in the scheme's format (wrong prefix, length, alphabet)."""
+
+    def __init__(self, header: str, problem: str) -> None:
+        super().__init__(f"malformed {header} header: {problem}", header=header)
+
+
+class SignatureMismatchError(VerificationError):
+    """The signature is well formed but was not made with any configured secret over these bytes."""
+
+    def __init__(self, header: str) -> None:
+        super().__init__(
+            f"{header} does not match the body: check the secret, and that the raw request body "
+            "is verified exactly as received (not re-serialised JSON)",
+            header=header,
+        )
+
+
+class TimestampOutOfToleranceError(VerificationError):
+    """The signed timestamp is further from now than the tolerance allows (replay or bad clock)."""
+
+    def __init__(self, header: str, *, age: int, tolerance: int) -> None:
+        direction = "old" if age > 0 else "far in the future"
+        super().__init__(
+            f"{header} is {abs(age)} s {direction}, outside the {tolerance} s tolerance: "
+            "a replayed delivery, or a clock that is off",
+            header=header,
+        )
+        self.age = age
+        self.tolerance = tolerance
+
+
+class PayloadError(WebhookError):
+    """The body is not JSON, not a JSON object, or a known event that fails validation."""
+
+    status_code: ClassVar[int] = 400
+
+
+class StoreUnavailableError(WebhookError):
+    """The idempotency store did not answer in time: answer 503 so the provider retries later.
+
+    Never treat this as "already processed" or "acquired": acknowledging a delivery we could not
+    record would lose it.
+    """
+
+    status_code: ClassVar[int] = 503

@@ -1,0 +1,308 @@
+"""Signature verifiers for the schemes webhook providers use.
+
+Two classes cover the five providers:
+
+- `HexHmacVerifier`: HMAC-SHA256 of the raw body, hex-encoded in one header, optionally behind a
+  prefix. struktr sends ``X-Struktr-Signature: sha256=<hex>``; File Conversion, ImgGo and
+  DocExtract send bare hex.
+- `StandardWebhooksVerifier`: the Svix / Standard Webhooks scheme Pulse uses, an HMAC over
+  ``id.timestamp.body`` sent as ``webhook-signature: v1,<base64>`` with a replay window.
+
+Both verify the raw request bytes exactly as received, accept several secrets (rotation), compare
+with `hmac.compare_digest` on equal-length values, raise only `VerificationError` subclasses on bad
+input, and can `sign()` a body so tests can make deliveries that pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from hmac import compare_digest
+from secrets import token_hex
+from typing import Literal, Protocol, TypeAlias
+
+from ._headers import HeadersLike, get_header
+from ._hmac import HmacKey
+from .errors import (
+    MalformedHeaderError,
+    MissingHeaderError,
+    SignatureMismatchError,
+    TimestampOutOfToleranceError,
+)
+
+__all__ = [
+    "Body",
+    "HeadersLike",
+    "HexHmacVerifier",
+    "Secret",
+    "StandardWebhooksVerifier",
+    "Verifier",
+]
+
+Body: TypeAlias = "bytes | bytearray | memoryview | str"
+"""A raw request body. A `str` is encoded as UTF-8 first; pass bytes to avoid that copy."""
+
+Secret: TypeAlias = "str | bytes"  # noqa: S105
+"""One signing secret; verifiers also take a sequence of them, the first one signing."""
+
+Now: TypeAlias = "float | datetime"
+"""An injected clock: seconds since the Unix epoch, or an aware `datetime`."""
+
+
+class Verifier(Protocol):
+    """What every verifier offers: check a delivery, or make the headers of one."""
+
+    def verify(self, body: Body, headers: HeadersLike, *, now: Now | None = None) -> None:
+        """Return if `body` is validly signed per `headers`, else raise `VerificationError`."""
+
+    def sign(self, body: Body, *, now: Now | None = None) -> dict[str, str]:
+        """Return the headers that make `verify(body, headers)` pass, using the first secret."""
+
+
+class HexHmacVerifier:
+    """HMAC of the raw body, sent hex-encoded in one header, optionally after a fixed prefix.
+
+    The prefix (struktr's ``sha256=``) is required when configured and compared exactly. The hex
+    digits are compared case-insensitively: they are decoded to the digest bytes first, since the
+    case of a hex digit carries no information.
+    """
+
+    __slots__ = ("_keys", "_length", "_lower", "_size", "header", "prefix")
+
+    def __init__(
+        self,
+        secret: Secret | Sequence[Secret],
+        *,
+        header: str,
+        prefix: str = "",
+        algorithm: str = "sha256",
+    ) -> None:
+        if not header:
+            raise ValueError("header must name the signature header, e.g. 'X-Struktr-Signature'")
+        self.header = header
+        self.prefix = prefix
+        self._lower = header.lower()
+        self._keys = tuple(HmacKey(key, algorithm) for key in _secrets(secret, _utf8))
+        self._size = self._keys[0].digest_size
+        self._length = len(prefix) + 2 * self._size
+
+    def __repr__(self) -> str:
+        return f"HexHmacVerifier(header={self.header!r}, prefix={self.prefix!r})"
+
+    def verify(self, body: Body, headers: HeadersLike, *, now: Now | None = None) -> None:  # noqa: ARG002
+        """Return if `headers` hold a valid signature of `body`; else raise `VerificationError`."""
+        value = get_header(headers, self.header, self._lower)
+        if not value:
+            raise MissingHeaderError(self.header)
+        received = self._decode(value)
+        message = _buffer(body)
+        for key in self._keys:
+            if compare_digest(key.digest_one(message), received):
+                return
+        raise SignatureMismatchError(self.header)
+
+    def sign(self, body: Body, *, now: Now | None = None) -> dict[str, str]:  # noqa: ARG002
+        """Return ``{header: prefix + hex}`` for `body`, signed with the first secret."""
+        return {self.header: self.prefix + self._keys[0].digest_one(_buffer(body)).hex()}
+
+    def _decode(self, value: str) -> bytes:
+        if len(value) != self._length:
+            value = value.strip(" \t")
+            if len(value) != self._length:
+                raise MalformedHeaderError(
+                    self.header, f"expected {self._length} characters, got {len(value)}"
+                )
+        if self.prefix:
+            if not value.startswith(self.prefix):
+                raise MalformedHeaderError(self.header, f"expected the {self.prefix!r} prefix")
+            value = value[len(self.prefix) :]
+        try:
+            received = bytes.fromhex(value)
+        except ValueError:
+            received = b""
+        # fromhex skips whitespace, so a right-length value with spaces decodes short.
+        if len(received) != self._size:
+            raise MalformedHeaderError(self.header, "expected hexadecimal digits")
+        return received
+
+
+_ID = ("webhook-id", "svix-id")
+_TIMESTAMP = ("webhook-timestamp", "svix-timestamp")
+_SIGNATURE = ("webhook-signature", "svix-signature")
+_BASE64_DIGEST = re.compile(rb"[A-Za-z0-9+/]{43}=")
+_HEX_DIGEST = re.compile(rb"[0-9a-fA-F]{64}")
+_MAX_TIMESTAMP_DIGITS = 12
+
+
+class StandardWebhooksVerifier:
+    """The Standard Webhooks (Svix) scheme: HMAC-SHA256 over ``id.timestamp.body``.
+
+    The secret is ``whsec_<base64>`` (or bare base64, or the raw key bytes); the key is the
+    decoded bytes. ``webhook-signature`` holds space-separated ``v1,<base64>`` entries, any of which
+    may match; other versions are ignored. ``svix-*`` header names are accepted as well. The
+    timestamp must be within `tolerance` seconds of now, in either direction.
+
+    ``encoding="hex"`` follows Pulse's sample code instead: the secret string itself is the key
+    and signatures are hex digests (``v1,<hex>`` or bare). Only use it if a sender really signs so.
+    """
+
+    __slots__ = ("_digest_length", "_encode", "_keys", "_pattern", "encoding", "tolerance")
+
+    def __init__(
+        self,
+        secret: Secret | Sequence[Secret],
+        *,
+        tolerance: int = 300,
+        encoding: Literal["base64", "hex"] = "base64",
+    ) -> None:
+        if tolerance < 0:
+            raise ValueError("tolerance must be zero or more seconds")
+        if encoding not in ("base64", "hex"):
+            raise ValueError("encoding must be 'base64' or 'hex'")
+        self.tolerance = tolerance
+        self.encoding = encoding
+        decode = _standard_secret if encoding == "base64" else _utf8
+        self._keys = tuple(HmacKey(key) for key in _secrets(secret, decode))
+        if encoding == "base64":
+            self._encode = _base64
+            self._pattern = _BASE64_DIGEST
+        else:
+            self._encode = _hex
+            self._pattern = _HEX_DIGEST
+        self._digest_length = len(self._encode(b"\0" * 32))
+
+    def __repr__(self) -> str:
+        return f"StandardWebhooksVerifier(tolerance={self.tolerance!r}, encoding={self.encoding!r})"
+
+    def verify(self, body: Body, headers: HeadersLike, *, now: Now | None = None) -> None:
+        """Return if `headers` hold a valid, timely signature of `body`; raise if not."""
+        msg_id = _required(headers, _ID)
+        timestamp = _required(headers, _TIMESTAMP)
+        signature = _required(headers, _SIGNATURE)
+        self._check_timestamp(timestamp, now)
+        signed_prefix = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogatepass")
+        message = _buffer(body)
+        expected = [self._encode(key.digest(signed_prefix, message)) for key in self._keys]
+        candidates = self._candidates(signature)
+        for candidate in candidates:
+            if len(candidate) == self._digest_length:
+                for digest in expected:
+                    if compare_digest(digest, candidate):
+                        return
+        if any(self._pattern.fullmatch(candidate) for candidate in candidates):
+            raise SignatureMismatchError(_SIGNATURE[0])
+        form = "v1,<base64>" if self.encoding == "base64" else "v1,<hex>"
+        raise MalformedHeaderError(_SIGNATURE[0], f"expected space-separated {form} entries")
+
+    def sign(
+        self, body: Body, *, now: Now | None = None, msg_id: str | None = None
+    ) -> dict[str, str]:
+        """Return the three ``webhook-*`` headers for `body`, signed with the first secret."""
+        msg_id = msg_id if msg_id is not None else "msg_" + token_hex(12)
+        timestamp = str(int(_seconds(now)))
+        prefix = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogatepass")
+        digest = self._encode(self._keys[0].digest(prefix, _buffer(body)))
+        return {
+            _ID[0]: msg_id,
+            _TIMESTAMP[0]: timestamp,
+            _SIGNATURE[0]: "v1," + digest.decode("ascii"),
+        }
+
+    def _check_timestamp(self, timestamp: str, now: Now | None) -> None:
+        if (
+            not (timestamp.isascii() and timestamp.isdigit())
+            or len(timestamp) > _MAX_TIMESTAMP_DIGITS
+        ):
+            raise MalformedHeaderError(_TIMESTAMP[0], "expected whole seconds since the Unix epoch")
+        age = _seconds(now) - int(timestamp)
+        if abs(age) > self.tolerance:
+            raise TimestampOutOfToleranceError(
+                _TIMESTAMP[0], age=int(age), tolerance=self.tolerance
+            )
+
+    def _candidates(self, header: str) -> list[bytes]:
+        """The signatures in `header` that claim our version; non-ASCII text can never match."""
+        found = []
+        for entry in header.encode("utf-8", "surrogatepass").split(b" "):
+            version, comma, signature = entry.partition(b",")
+            if comma and version == b"v1":
+                found.append(signature)
+            elif not comma and self.encoding == "hex":
+                found.append(version)
+        if self.encoding == "hex":
+            found = [candidate.lower() for candidate in found]
+        return found
+
+
+def _required(headers: HeadersLike, names: tuple[str, str]) -> str:
+    for name in names:
+        value = get_header(headers, name, name)
+        if value:
+            return value
+    raise MissingHeaderError(names[0])
+
+
+def _buffer(body: Body) -> bytes | bytearray | memoryview:
+    if isinstance(body, bytes | bytearray | memoryview):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8", "surrogatepass")
+    raise TypeError(f"body must be the raw request bytes, got {type(body).__name__}")
+
+
+def _seconds(now: Now | None) -> float:
+    if now is None:
+        return time.time()
+    if isinstance(now, datetime):
+        if now.tzinfo is None:
+            raise ValueError("now must be a timezone-aware datetime")
+        return now.timestamp()
+    return float(now)
+
+
+def _base64(digest: bytes) -> bytes:
+    return binascii.b2a_base64(digest, newline=False)
+
+
+def _hex(digest: bytes) -> bytes:
+    return digest.hex().encode("ascii")
+
+
+def _utf8(secret: Secret) -> bytes:
+    return secret.encode("utf-8") if isinstance(secret, str) else secret
+
+
+def _standard_secret(secret: Secret) -> bytes:
+    """Decode ``whsec_<base64>`` or bare base64 (padding optional); bytes are the key itself."""
+    if isinstance(secret, bytes):
+        return secret
+    text = secret.removeprefix("whsec_")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "secret must be 'whsec_' followed by base64, bare base64, or the raw key bytes"
+        ) from None
+
+
+def _secrets(secret: Secret | Sequence[Secret], decode: _Decode) -> list[bytes]:
+    given = [secret] if isinstance(secret, str | bytes) else list(secret)
+    keys = []
+    for item in given:
+        if not isinstance(item, str | bytes):
+            raise TypeError(f"a secret must be str or bytes, got {type(item).__name__}")
+        key = decode(item)
+        if not key:
+            raise ValueError("a secret must not be empty")
+        keys.append(key)
+    if not keys:
+        raise ValueError("at least one secret is required")
+    return keys
+
+
+class _Decode(Protocol):
+    def __call__(self, secret: Secret, /) -> bytes: ...
