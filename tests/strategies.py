@@ -1,0 +1,34 @@
+"""Hypothesis strategies shared by the test suite."""
+
+from __future__ import annotations
+
+import base64
+
+from hypothesis import strategies as st
+
+#: Raw request bodies: anything, including invalid UTF-8 and the empty body.
+bodies = st.binary(max_size=2048)
+
+#: Bodies the peers can handle: they decode to `str` before signing.
+text_bodies = st.text(max_size=512)
+
+#: Secrets for the hex schemes: non-empty text or bytes, used as the HMAC key as they are.
+hex_secrets = st.one_of(st.text(min_size=1, max_size=80), st.binary(min_size=1, max_size=130))
+
+#: Standard Webhooks secrets: `whsec_` + base64 of 16 to 80 random key bytes.
+standard_secrets = st.binary(min_size=16, max_size=80).map(
+    lambda key: "whsec_" + base64.b64encode(key).decode()
+)
+
+#: Message ids as senders make them: printable ASCII without spaces.
+message_ids = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40
+)
+
+#: Header values an attacker might send: any text, including non-ASCII, NUL and huge values.
+garbage_values = st.one_of(
+    st.text(max_size=200),
+    st.text(alphabet="v1,=+/ abcdefABCDEF0123456789", max_size=200),
+    st.binary(max_size=100),
+    st.text(min_size=5000, max_size=9000, alphabet="A"),
+)

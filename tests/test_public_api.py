@@ -1,0 +1,73 @@
+"""The public surface: what `webhook_kit` exports, and what importing it costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import webhook_kit
+
+EXPORTED = {
+    "Body",
+    "HeadersLike",
+    "HexHmacVerifier",
+    "MalformedHeaderError",
+    "MissingHeaderError",
+    "PayloadError",
+    "Secret",
+    "SignatureMismatchError",
+    "StandardWebhooksVerifier",
+    "StoreUnavailableError",
+    "TimestampOutOfToleranceError",
+    "VerificationError",
+    "Verifier",
+    "WebhookError",
+}
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    """`__all__` is exactly the pinned set, sorted, and every name resolves."""
+    assert set(webhook_kit.__all__) == EXPORTED
+    assert webhook_kit.__all__ == sorted(webhook_kit.__all__)
+    for name in webhook_kit.__all__:
+        assert getattr(webhook_kit, name) is not None
+
+
+def test_no_other_public_names_leak() -> None:
+    """Apart from submodules, the package namespace has no public name outside `__all__`."""
+    public = {
+        name
+        for name, value in vars(webhook_kit).items()
+        if not name.startswith("_") and type(value).__name__ != "module"
+    }
+    assert public - {"annotations"} == EXPORTED
+
+
+def test_root_import_needs_no_framework() -> None:
+    """`import webhook_kit` loads no framework, database client or CLI library."""
+    code = (
+        "import sys, webhook_kit; "
+        "heavy = {'flask', 'werkzeug', 'fastapi', 'starlette', 'django', 'redis', 'sqlalchemy', "
+        "'psycopg', 'pymysql', 'celery', 'click', 'typer'}; "
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_errors_know_their_status() -> None:
+    """Every error class carries the HTTP status a receiver should answer with."""
+    assert webhook_kit.WebhookError.status_code == 400
+    assert webhook_kit.VerificationError.status_code == 401
+    for error in (
+        webhook_kit.MissingHeaderError,
+        webhook_kit.MalformedHeaderError,
+        webhook_kit.SignatureMismatchError,
+        webhook_kit.TimestampOutOfToleranceError,
+    ):
+        assert issubclass(error, webhook_kit.VerificationError)
+        assert error.status_code == 401
+    assert webhook_kit.PayloadError.status_code == 400
+    assert webhook_kit.StoreUnavailableError.status_code == 503

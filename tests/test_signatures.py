@@ -1,0 +1,508 @@
+"""The signature verifiers: round trips, tampering, malformed input, rotation, header objects."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from django.http.request import HttpHeaders
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+from starlette.datastructures import Headers as StarletteHeaders
+from werkzeug.datastructures import Headers as WerkzeugHeaders
+
+from tests import strategies
+from webhook_kit import (
+    HexHmacVerifier,
+    MalformedHeaderError,
+    MissingHeaderError,
+    Secret,
+    SignatureMismatchError,
+    StandardWebhooksVerifier,
+    TimestampOutOfToleranceError,
+    VerificationError,
+    Verifier,
+)
+
+NOW = 1_704_067_200
+BODY = b'{"event":"document.completed","data":{"id":"doc_abc123"}}'
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One signature scheme under test: how to build its verifier, and its secrets."""
+
+    name: str
+    make: Callable[[Secret | Sequence[Secret]], Verifier]
+    secrets: SearchStrategy[Any]
+    header: str
+    example_secret: Secret
+
+    def __str__(self) -> str:
+        return self.name
+
+
+SCHEMES = [
+    Scheme(
+        "sha256-prefixed",
+        lambda s: HexHmacVerifier(s, header="X-Struktr-Signature", prefix="sha256="),
+        strategies.hex_secrets,
+        "X-Struktr-Signature",
+        "struktr-secret",
+    ),
+    Scheme(
+        "bare-hex",
+        lambda s: HexHmacVerifier(s, header="X-ImgGo-Signature"),
+        strategies.hex_secrets,
+        "X-ImgGo-Signature",
+        "imggo-secret",
+    ),
+    Scheme(
+        "standard-webhooks",
+        StandardWebhooksVerifier,
+        strategies.standard_secrets,
+        "webhook-signature",
+        "whsec_" + base64.b64encode(b"pulse-key-0123456789abcdef").decode(),
+    ),
+]
+
+each_scheme = pytest.mark.parametrize("scheme", SCHEMES, ids=str)
+
+
+def flip(value: bytes, index: int) -> bytes:
+    """Return `value` with one byte changed at `index` (wrapped to its length)."""
+    index %= len(value)
+    return value[:index] + bytes([value[index] ^ 0x01]) + value[index + 1 :]
+
+
+def flip_text(value: str, index: int) -> str:
+    """Return `value` with the character at `index` (wrapped) replaced by a different digit."""
+    index %= len(value)
+    replacement = "0" if value[index] != "0" else "1"
+    return value[:index] + replacement + value[index + 1 :]
+
+
+# Round trips and tampering
+
+
+@each_scheme
+@given(data=st.data(), body=strategies.bodies)
+def test_signed_body_verifies(scheme: Scheme, data: st.DataObject, body: bytes) -> None:
+    """Whatever the body and secret, what sign() produces passes verify()."""
+    verifier = scheme.make(data.draw(scheme.secrets))
+    verifier.verify(body, verifier.sign(body, now=NOW), now=NOW)
+
+
+@each_scheme
+@given(data=st.data(), body=strategies.bodies.filter(bool), index=st.integers(min_value=0))
+def test_any_changed_body_byte_is_rejected(
+    scheme: Scheme, data: st.DataObject, body: bytes, index: int
+) -> None:
+    """Changing any single byte of the body makes verification fail with a mismatch."""
+    verifier = scheme.make(data.draw(scheme.secrets))
+    headers = verifier.sign(body, now=NOW)
+    with pytest.raises(SignatureMismatchError):
+        verifier.verify(flip(body, index), headers, now=NOW)
+
+
+@each_scheme
+@given(body=strategies.bodies, index=st.integers(min_value=0))
+def test_any_changed_signature_character_is_rejected(
+    scheme: Scheme, body: bytes, index: int
+) -> None:
+    """Changing any character of the signature value makes verification fail."""
+    verifier = scheme.make(scheme.example_secret)
+    headers = verifier.sign(body, now=NOW)
+    value = headers[scheme.header]
+    headers[scheme.header] = flip_text(value, index)
+    with pytest.raises(VerificationError):
+        verifier.verify(body, headers, now=NOW)
+
+
+@pytest.mark.parametrize("field", ["webhook-id", "webhook-timestamp"])
+@given(body=strategies.bodies, index=st.integers(min_value=0))
+def test_standard_webhooks_changed_id_or_timestamp_is_rejected(
+    field: str, body: bytes, index: int
+) -> None:
+    """The id and the timestamp are signed: changing either one fails verification."""
+    verifier = StandardWebhooksVerifier(SCHEMES[2].example_secret)
+    headers = verifier.sign(body, now=NOW, msg_id="msg_2Jv7pYGL7UwXqF3v6RjLVxQYPZG")
+    value = headers[field]
+    position = index % len(value)
+    digit = "1" if value[position] != "1" else "2"
+    headers[field] = value[:position] + digit + value[position + 1 :]
+    with pytest.raises((SignatureMismatchError, TimestampOutOfToleranceError)):
+        verifier.verify(body, headers, now=int(headers["webhook-timestamp"]))
+
+
+@each_scheme
+def test_wrong_secret_is_a_mismatch(scheme: Scheme) -> None:
+    """A delivery signed with another secret is a mismatch, and says which header to check."""
+    other = scheme.make(_other_secret(scheme))
+    headers = other.sign(BODY, now=NOW)
+    with pytest.raises(SignatureMismatchError) as caught:
+        scheme.make(scheme.example_secret).verify(BODY, headers, now=NOW)
+    assert caught.value.header == scheme.header
+    assert caught.value.status_code == 401
+
+
+# Rotation
+
+
+@each_scheme
+def test_any_configured_secret_verifies(scheme: Scheme) -> None:
+    """During rotation a delivery signed with the old or the new secret passes."""
+    old, new = scheme.example_secret, _other_secret(scheme)
+    both = scheme.make([new, old])
+    both.verify(BODY, scheme.make(old).sign(BODY, now=NOW), now=NOW)
+    both.verify(BODY, scheme.make(new).sign(BODY, now=NOW), now=NOW)
+    with pytest.raises(SignatureMismatchError):
+        scheme.make([new]).verify(BODY, scheme.make(old).sign(BODY, now=NOW), now=NOW)
+
+
+def test_first_secret_signs() -> None:
+    """sign() uses the first secret of a rotation list: the current one."""
+    rotated = HexHmacVerifier(["new", "old"], header="X-Webhook-Signature")
+    assert rotated.sign(BODY) == HexHmacVerifier("new", header="X-Webhook-Signature").sign(BODY)
+    standard = StandardWebhooksVerifier([b"new-key", b"old-key"])
+    headers = standard.sign(BODY, now=NOW, msg_id="msg_1")
+    assert headers == StandardWebhooksVerifier(b"new-key").sign(BODY, now=NOW, msg_id="msg_1")
+
+
+def _other_secret(scheme: Scheme) -> Secret:
+    if scheme.name == "standard-webhooks":
+        return "whsec_" + base64.b64encode(b"another-key-9876543210").decode()
+    return "another-secret"
+
+
+# Missing and malformed headers
+
+
+@each_scheme
+@pytest.mark.parametrize("value", [None, ""])
+def test_missing_or_empty_signature_header(scheme: Scheme, value: str | None) -> None:
+    """An absent or empty signature header is a MissingHeaderError naming the header."""
+    verifier = scheme.make(scheme.example_secret)
+    headers = verifier.sign(BODY, now=NOW)
+    if value is None:
+        del headers[scheme.header]
+    else:
+        headers[scheme.header] = value
+    with pytest.raises(MissingHeaderError, match=scheme.header):
+        verifier.verify(BODY, headers, now=NOW)
+
+
+@pytest.mark.parametrize("missing", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+def test_standard_webhooks_needs_all_three_headers(missing: str) -> None:
+    """Each of the three Standard Webhooks headers is required."""
+    verifier = StandardWebhooksVerifier(SCHEMES[2].example_secret)
+    headers = verifier.sign(BODY, now=NOW)
+    del headers[missing]
+    with pytest.raises(MissingHeaderError, match=missing):
+        verifier.verify(BODY, headers, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("abc123", "expected 71 characters"),
+        ("sha256=" + "g" * 64, "hexadecimal"),
+        ("sha256=" + "a" * 30 + "  " + "a" * 32, "hexadecimal"),
+        ("sha256=" + "é" * 64, "hexadecimal"),
+        ("sha512=" + "a" * 64, "prefix"),
+        ("a" * 71, "prefix"),
+    ],
+)
+def test_hex_malformed_values(value: str, problem: str) -> None:
+    """Wrong length, wrong prefix and non-hex digits are malformed, not mismatches."""
+    verifier = SCHEMES[0].make("struktr-secret")
+    with pytest.raises(MalformedHeaderError, match=problem):
+        verifier.verify(BODY, {"X-Struktr-Signature": value})
+
+
+def test_hex_digits_are_case_insensitive_and_whitespace_trimmed() -> None:
+    """Upper-case hex and surrounding whitespace are accepted; the prefix itself is exact."""
+    verifier = SCHEMES[0].make("struktr-secret")
+    value = verifier.sign(BODY)["X-Struktr-Signature"]
+    verifier.verify(BODY, {"X-Struktr-Signature": "sha256=" + value[7:].upper()})
+    verifier.verify(BODY, {"X-Struktr-Signature": f" {value}\t"})
+    with pytest.raises(MalformedHeaderError):
+        verifier.verify(BODY, {"X-Struktr-Signature": "SHA256=" + value[7:]})
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["", "abc", "-1704067200", "+1704067200", "1704067200.0", "١٧٠٤٠٦٧٢٠٠", "9" * 13]
+)
+def test_standard_webhooks_malformed_timestamp(timestamp: str) -> None:
+    """A timestamp that is not plain decimal seconds is malformed (or missing if empty)."""
+    verifier = StandardWebhooksVerifier(SCHEMES[2].example_secret)
+    headers = verifier.sign(BODY, now=NOW) | {"webhook-timestamp": timestamp}
+    with pytest.raises(MissingHeaderError if not timestamp else MalformedHeaderError):
+        verifier.verify(BODY, headers, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("signature", "error"),
+    [
+        ("v2,abc", MalformedHeaderError),
+        ("v1", MalformedHeaderError),
+        ("v1,not base64!", MalformedHeaderError),
+        ("v1," + "A" * 43 + "=", SignatureMismatchError),
+        ("v1a," + "A" * 43 + "=", MalformedHeaderError),
+        ("v1,ä" + "A" * 42 + "=", MalformedHeaderError),
+    ],
+)
+def test_standard_webhooks_signature_header_forms(
+    signature: str, error: type[VerificationError]
+) -> None:
+    """Only `v1,<base64 digest>` entries count; a well-formed wrong one is a mismatch."""
+    verifier = StandardWebhooksVerifier(SCHEMES[2].example_secret)
+    headers = verifier.sign(BODY, now=NOW) | {"webhook-signature": signature}
+    with pytest.raises(error):
+        verifier.verify(BODY, headers, now=NOW)
+
+
+def test_standard_webhooks_any_listed_signature_may_match() -> None:
+    """Several space-separated signatures are allowed; other versions are ignored."""
+    verifier = StandardWebhooksVerifier(SCHEMES[2].example_secret)
+    headers = verifier.sign(BODY, now=NOW)
+    good = headers["webhook-signature"]
+    for listed in (f"v1,{'A' * 43}= {good}", f"v2,xyz {good} v1a,b", f"{good} v1,{'B' * 43}="):
+        verifier.verify(BODY, headers | {"webhook-signature": listed}, now=NOW)
+
+
+def test_svix_header_names_are_accepted() -> None:
+    """Svix's `svix-id`, `svix-timestamp` and `svix-signature` work like `webhook-*`."""
+    verifier = StandardWebhooksVerifier(SCHEMES[2].example_secret)
+    headers = {
+        name.replace("webhook-", "svix-"): value
+        for name, value in verifier.sign(BODY, now=NOW).items()
+    }
+    verifier.verify(BODY, headers, now=NOW)
+
+
+@each_scheme
+@given(data=st.data())
+def test_header_garbage_raises_only_verification_errors(
+    scheme: Scheme, data: st.DataObject
+) -> None:
+    """Arbitrary values in any of the scheme's headers raise VerificationError and nothing else."""
+    verifier = scheme.make(scheme.example_secret)
+    headers: dict[str, Any] = dict(verifier.sign(BODY, now=NOW))
+    for name in list(headers):
+        if data.draw(st.booleans()):
+            headers[name] = data.draw(strategies.garbage_values)
+    extra = data.draw(st.dictionaries(st.text(max_size=20), strategies.garbage_values, max_size=4))
+    error: VerificationError | None = None
+    try:
+        verifier.verify(BODY, extra | headers, now=NOW)
+    except VerificationError as exc:
+        error = exc
+    if error is not None:
+        assert error.status_code == 401
+        assert error.header is not None
+
+
+# Timestamps
+
+
+@pytest.mark.parametrize(
+    ("offset", "passes"),
+    [(0, True), (299, True), (300, True), (301, False), (-299, True), (-300, True), (-301, False)],
+)
+def test_tolerance_boundaries(offset: int, passes: bool) -> None:
+    """The default 300 s window applies in both directions: 299 s passes, 301 s fails."""
+    verifier = StandardWebhooksVerifier(SCHEMES[2].example_secret)
+    headers = verifier.sign(BODY, now=NOW)
+    if passes:
+        verifier.verify(BODY, headers, now=NOW + offset)
+    else:
+        with pytest.raises(TimestampOutOfToleranceError) as caught:
+            verifier.verify(BODY, headers, now=NOW + offset)
+        assert caught.value.age == offset
+
+
+def test_tolerance_is_configurable_and_now_accepts_datetime() -> None:
+    """A custom tolerance is honoured, and `now` may be an aware datetime."""
+    verifier = StandardWebhooksVerifier(SCHEMES[2].example_secret, tolerance=10)
+    headers = verifier.sign(BODY, now=NOW)
+    verifier.verify(BODY, headers, now=datetime.fromtimestamp(NOW + 10, tz=timezone.utc))
+    with pytest.raises(TimestampOutOfToleranceError, match="11 s old"):
+        verifier.verify(BODY, headers, now=NOW + 11)
+
+
+def test_real_clock_is_used_by_default() -> None:
+    """Without `now`, a fresh signature passes and a day-old one is refused."""
+    verifier = StandardWebhooksVerifier(SCHEMES[2].example_secret)
+    verifier.verify(BODY, verifier.sign(BODY))
+    with pytest.raises(TimestampOutOfToleranceError):
+        verifier.verify(BODY, verifier.sign(BODY, now=NOW))
+
+
+# Header objects and body types
+
+
+def _dict_lower(headers: dict[str, str]) -> Any:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def _dict_upper(headers: dict[str, str]) -> Any:
+    return {name.upper(): value for name, value in headers.items()}
+
+
+def _bytes_dict(headers: dict[str, str]) -> Any:
+    return {name.lower().encode(): value.encode() for name, value in headers.items()}
+
+
+def _werkzeug(headers: dict[str, str]) -> Any:
+    return WerkzeugHeaders(list(headers.items()))
+
+
+def _starlette(headers: dict[str, str]) -> Any:
+    return StarletteHeaders(raw=[(k.lower().encode(), v.encode()) for k, v in headers.items()])
+
+
+def _django(headers: dict[str, str]) -> Any:
+    return HttpHeaders({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+
+
+HEADER_FORMS = [dict, _dict_lower, _dict_upper, _bytes_dict, _werkzeug, _starlette, _django]
+
+
+@each_scheme
+@pytest.mark.parametrize("form", HEADER_FORMS, ids=lambda f: f.__name__.strip("_"))
+def test_header_objects_and_case(scheme: Scheme, form: Callable[[dict[str, str]], Any]) -> None:
+    """Dicts in any case, raw byte headers, and werkzeug, starlette and Django headers all work."""
+    verifier = scheme.make(scheme.example_secret)
+    headers = form(verifier.sign(BODY, now=NOW))
+    verifier.verify(BODY, headers, now=NOW)
+    with pytest.raises(SignatureMismatchError):
+        verifier.verify(BODY + b" ", headers, now=NOW)
+
+
+@each_scheme
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview, str])
+def test_body_types(scheme: Scheme, kind: Callable[[bytes], Any]) -> None:
+    """bytes, bytearray and memoryview are verified as they are; a str is taken as UTF-8."""
+    body = '{"name":"café"}'.encode()
+    verifier = scheme.make(scheme.example_secret)
+    given_body = body.decode() if kind is str else kind(body)
+    verifier.verify(given_body, verifier.sign(body, now=NOW), now=NOW)
+
+
+@each_scheme
+def test_body_of_another_type_is_a_type_error(scheme: Scheme) -> None:
+    """Passing a parsed dict instead of the raw body is a programming error, said plainly."""
+    verifier = scheme.make(scheme.example_secret)
+    with pytest.raises(TypeError, match="raw request bytes"):
+        verifier.verify({"event": "x"}, verifier.sign(BODY, now=NOW), now=NOW)  # type: ignore[arg-type]
+
+
+@each_scheme
+def test_no_copy_of_a_large_body(scheme: Scheme) -> None:
+    """Verifying a 50 MiB body allocates well under a fifth of its size on top of it."""
+    body = b"x" * (50 * 1024 * 1024)
+    verifier = scheme.make(scheme.example_secret)
+    headers = verifier.sign(body, now=NOW)
+    tracemalloc.start()
+    try:
+        verifier.verify(body, headers, now=NOW)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.2 * len(body)
+
+
+# Secrets never leak
+
+
+@each_scheme
+def test_errors_and_repr_never_show_secret_or_expected_signature(scheme: Scheme) -> None:
+    """Neither error messages nor the verifier's repr contain the secret or the right signature."""
+    verifier = scheme.make(scheme.example_secret)
+    right = verifier.sign(BODY, now=NOW)[scheme.header]
+    digest = right.removeprefix("sha256=").removeprefix("v1,")
+    secret = str(scheme.example_secret).removeprefix("whsec_")
+    wrong = verifier.sign(b"other body", now=NOW)
+    texts = [repr(verifier)]
+    for body, headers in [(BODY, wrong), (BODY, {}), (BODY, {scheme.header: "zz"})]:
+        with pytest.raises(VerificationError) as caught:
+            verifier.verify(body, headers, now=NOW)
+        texts += [str(caught.value), repr(caught.value)]
+    for text in texts:
+        assert secret not in text
+        assert digest not in text
+        assert digest.upper() not in text
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: HexHmacVerifier("", header="X-Sig"), "empty"),
+        (lambda: HexHmacVerifier([], header="X-Sig"), "at least one"),
+        (lambda: HexHmacVerifier("s", header=""), "header"),
+        (lambda: StandardWebhooksVerifier("whsec_!!not-base64!!"), "base64"),
+        (lambda: StandardWebhooksVerifier("whsec_"), "empty"),
+        (lambda: StandardWebhooksVerifier(b"key", tolerance=-1), "tolerance"),
+    ],
+)
+def test_bad_configuration_is_refused(make: Callable[[], object], message: str) -> None:
+    """Empty secrets, bad base64 and negative tolerances fail at construction, not per request."""
+    with pytest.raises(ValueError, match=message) as caught:
+        make()
+    assert "not-base64" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "whsec_" + base64.b64encode(b"0123456789abcdef").decode(),
+        base64.b64encode(b"0123456789abcdef").decode(),
+        base64.b64encode(b"0123456789abcdef").decode().rstrip("="),
+        b"0123456789abcdef",
+    ],
+    ids=["whsec", "bare-base64", "unpadded", "raw-bytes"],
+)
+def test_standard_secret_forms_are_one_key(secret: Secret) -> None:
+    """`whsec_<base64>`, bare base64 (padded or not) and raw bytes all name the same key."""
+    reference = StandardWebhooksVerifier(b"0123456789abcdef").sign(BODY, now=NOW, msg_id="m")
+    assert StandardWebhooksVerifier(secret).sign(BODY, now=NOW, msg_id="m") == reference
+
+
+# The hex mode for Pulse's sample code
+
+
+def pulse_sample_verify(payload: str, headers: dict[str, str], webhook_secret: str) -> bool:
+    """Pulse's documented sample, verbatim but for the injected clock."""
+    webhook_id = headers.get("webhook-id")
+    webhook_timestamp = headers.get("webhook-timestamp")
+    webhook_signature = headers.get("webhook-signature")
+    if not (webhook_id and webhook_timestamp and webhook_signature):
+        return False
+    if abs(NOW - int(webhook_timestamp)) > 300:
+        return False
+    signed_content = f"{webhook_id}.{webhook_timestamp}.{payload}"
+    signature = webhook_signature.split(",")[1] if "," in webhook_signature else webhook_signature
+    key = webhook_secret.encode()
+    expected = hmac.new(key, signed_content.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(signature, expected)
+
+
+@given(body=strategies.text_bodies)
+def test_hex_mode_matches_pulse_sample_code(body: str) -> None:
+    """With encoding='hex', our signatures pass Pulse's sample and its signatures pass ours."""
+    verifier = StandardWebhooksVerifier("pulse_plain_secret", encoding="hex")
+    headers = verifier.sign(body, now=NOW)
+    assert pulse_sample_verify(body, headers, "pulse_plain_secret")
+    bare = headers | {"webhook-signature": headers["webhook-signature"].removeprefix("v1,")}
+    verifier.verify(body.encode(), bare, now=NOW)
+    with pytest.raises(MalformedHeaderError):
+        StandardWebhooksVerifier(b"pulse_plain_secret").verify(body, headers, now=NOW)
