@@ -36,11 +36,11 @@ class HmacKey:
         self._inner = inner
         self._outer = outer
 
-    def digest(self, *parts: Buffer) -> bytes:
-        """Return the HMAC of the concatenation of `parts`, fed one by one without joining them."""
+    def digest_two(self, first: Buffer, second: Buffer) -> bytes:
+        """Return the HMAC of `first` followed by `second`: a prefix and a body, not joined."""
         inner = self._inner.copy()
-        for part in parts:
-            inner.update(part)
+        inner.update(first)
+        inner.update(second)
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()

@@ -18,11 +18,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import time
+from binascii import b2a_base64
 from collections.abc import Sequence
 from datetime import datetime
 from hmac import compare_digest
 from secrets import token_hex
+from time import time as _clock
 from typing import Literal, Protocol, TypeAlias
 
 from ._headers import HeadersLike, get_header
@@ -135,7 +136,7 @@ _TIMESTAMP = ("webhook-timestamp", "svix-timestamp")
 _SIGNATURE = ("webhook-signature", "svix-signature")
 _BASE64_DIGEST = re.compile(rb"[A-Za-z0-9+/]{43}=")
 _HEX_DIGEST = re.compile(rb"[0-9a-fA-F]{64}")
-_MAX_TIMESTAMP_DIGITS = 12
+_MAX_DIGITS = 12  # seconds since the epoch, good until the year 33658
 
 
 class StandardWebhooksVerifier:
@@ -150,7 +151,7 @@ class StandardWebhooksVerifier:
     and signatures are hex digests (``v1,<hex>`` or bare). Only use it if a sender really signs so.
     """
 
-    __slots__ = ("_digest_length", "_encode", "_keys", "_pattern", "encoding", "tolerance")
+    __slots__ = ("_base64", "_digest_length", "_keys", "_pattern", "encoding", "tolerance")
 
     def __init__(
         self,
@@ -167,32 +168,40 @@ class StandardWebhooksVerifier:
         self.encoding = encoding
         decode = _standard_secret if encoding == "base64" else _utf8
         self._keys = tuple(HmacKey(key) for key in _secrets(secret, decode))
-        if encoding == "base64":
-            self._encode = _base64
-            self._pattern = _BASE64_DIGEST
-        else:
-            self._encode = _hex
-            self._pattern = _HEX_DIGEST
-        self._digest_length = len(self._encode(b"\0" * 32))
+        self._base64 = encoding == "base64"
+        self._pattern = _BASE64_DIGEST if self._base64 else _HEX_DIGEST
+        self._digest_length = 44 if self._base64 else 64
 
     def __repr__(self) -> str:
         return f"StandardWebhooksVerifier(tolerance={self.tolerance!r}, encoding={self.encoding!r})"
 
     def verify(self, body: Body, headers: HeadersLike, *, now: Now | None = None) -> None:
         """Return if `headers` hold a valid, timely signature of `body`; raise if not."""
-        msg_id = _required(headers, _ID)
-        timestamp = _required(headers, _TIMESTAMP)
-        signature = _required(headers, _SIGNATURE)
-        self._check_timestamp(timestamp, now)
+        get = headers.get  # one lookup per header for the usual mapping with canonical names
+        msg_id, timestamp, signature = get(_ID[0]), get(_TIMESTAMP[0]), get(_SIGNATURE[0])
+        if not (str is msg_id.__class__ is timestamp.__class__ is signature.__class__) or not (
+            msg_id and timestamp and signature
+        ):
+            msg_id, timestamp, signature = _standard_headers(headers)
+        if not (timestamp.isdigit() and timestamp.isascii() and len(timestamp) <= _MAX_DIGITS):
+            raise MalformedHeaderError(_TIMESTAMP[0], "expected whole seconds since the Unix epoch")
+        age = (_clock() if now is None else _seconds(now)) - int(timestamp)
+        if not -self.tolerance <= age <= self.tolerance:
+            raise TimestampOutOfToleranceError(
+                _TIMESTAMP[0], age=int(age), tolerance=self.tolerance
+            )
         signed_prefix = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogatepass")
-        message = _buffer(body)
-        expected = [self._encode(key.digest(signed_prefix, message)) for key in self._keys]
-        candidates = self._candidates(signature)
-        for candidate in candidates:
-            if len(candidate) == self._digest_length:
-                for digest in expected:
-                    if compare_digest(digest, candidate):
-                        return
+        message = body if body.__class__ is bytes else _buffer(body)
+        if self._base64 and len(signature) == 47 and signature[:3] == "v1," and signature.isascii():
+            candidates = [signature[3:].encode()]  # the usual case: one signature, one secret
+        else:
+            candidates = self._candidates(signature.encode("utf-8", "surrogatepass"))
+        for key in self._keys:
+            mac = key.digest_two(signed_prefix, message)
+            digest = b2a_base64(mac, newline=False) if self._base64 else mac.hex().encode()
+            for candidate in candidates:
+                if compare_digest(digest, candidate):
+                    return
         if any(self._pattern.fullmatch(candidate) for candidate in candidates):
             raise SignatureMismatchError(_SIGNATURE[0])
         form = "v1,<base64>" if self.encoding == "base64" else "v1,<hex>"
@@ -205,37 +214,28 @@ class StandardWebhooksVerifier:
         msg_id = msg_id if msg_id is not None else "msg_" + token_hex(12)
         timestamp = str(int(_seconds(now)))
         prefix = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogatepass")
-        digest = self._encode(self._keys[0].digest(prefix, _buffer(body)))
-        return {
-            _ID[0]: msg_id,
-            _TIMESTAMP[0]: timestamp,
-            _SIGNATURE[0]: "v1," + digest.decode("ascii"),
-        }
+        mac = self._keys[0].digest_two(prefix, _buffer(body))
+        digest = base64.b64encode(mac).decode() if self._base64 else mac.hex()
+        return {_ID[0]: msg_id, _TIMESTAMP[0]: timestamp, _SIGNATURE[0]: "v1," + digest}
 
-    def _check_timestamp(self, timestamp: str, now: Now | None) -> None:
-        if (
-            not (timestamp.isascii() and timestamp.isdigit())
-            or len(timestamp) > _MAX_TIMESTAMP_DIGITS
-        ):
-            raise MalformedHeaderError(_TIMESTAMP[0], "expected whole seconds since the Unix epoch")
-        age = _seconds(now) - int(timestamp)
-        if abs(age) > self.tolerance:
-            raise TimestampOutOfToleranceError(
-                _TIMESTAMP[0], age=int(age), tolerance=self.tolerance
-            )
+    def _candidates(self, header: bytes) -> list[bytes]:
+        """The signatures in `header` that claim our version and have our digest's length.
 
-    def _candidates(self, header: str) -> list[bytes]:
-        """The signatures in `header` that claim our version; non-ASCII text can never match."""
+        Only equal-length values reach `compare_digest`; non-ASCII text can never match.
+        """
         found = []
-        for entry in header.encode("utf-8", "surrogatepass").split(b" "):
+        for entry in header.split(b" "):
             version, comma, signature = entry.partition(b",")
-            if comma and version == b"v1":
-                found.append(signature)
-            elif not comma and self.encoding == "hex":
-                found.append(version)
-        if self.encoding == "hex":
-            found = [candidate.lower() for candidate in found]
+            if not comma and self.encoding == "hex":
+                signature, version = version, b"v1"
+            if version == b"v1" and len(signature) == self._digest_length:
+                found.append(signature.lower() if self.encoding == "hex" else signature)
         return found
+
+
+def _standard_headers(headers: HeadersLike) -> tuple[str, str, str]:
+    """Return the id, timestamp and signature headers, under `webhook-*` or `svix-*` names."""
+    return _required(headers, _ID), _required(headers, _TIMESTAMP), _required(headers, _SIGNATURE)
 
 
 def _required(headers: HeadersLike, names: tuple[str, str]) -> str:
@@ -247,7 +247,7 @@ def _required(headers: HeadersLike, names: tuple[str, str]) -> str:
 
 
 def _buffer(body: Body) -> bytes | bytearray | memoryview:
-    if isinstance(body, bytes | bytearray | memoryview):
+    if isinstance(body, _BUFFERS):
         return body
     if isinstance(body, str):
         return body.encode("utf-8", "surrogatepass")
@@ -256,7 +256,7 @@ def _buffer(body: Body) -> bytes | bytearray | memoryview:
 
 def _seconds(now: Now | None) -> float:
     if now is None:
-        return time.time()
+        return _clock()
     if isinstance(now, datetime):
         if now.tzinfo is None:
             raise ValueError("now must be a timezone-aware datetime")
@@ -264,12 +264,7 @@ def _seconds(now: Now | None) -> float:
     return float(now)
 
 
-def _base64(digest: bytes) -> bytes:
-    return binascii.b2a_base64(digest, newline=False)
-
-
-def _hex(digest: bytes) -> bytes:
-    return digest.hex().encode("ascii")
+_BUFFERS = (bytes, bytearray, memoryview)
 
 
 def _utf8(secret: Secret) -> bytes:
