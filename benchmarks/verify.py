@@ -29,6 +29,7 @@ HEX_SECRET = "struktr_webhook_secret_0123456789"
 KEY = b"pulse-signing-key-0123456789abcd"
 WHSEC = "whsec_" + base64.b64encode(KEY).decode()
 MSG_ID = "msg_2Jv7pYGL7UwXqF3v6RjLVxQYPZG"
+PEERS = {"standardwebhooks 1.x", "svix", "stripe WebhookSignature.verify_header"}
 
 
 def make_body(size: int) -> bytes:
@@ -118,10 +119,14 @@ def main() -> None:
         body = make_body(size)
         print(f"\n{label} body: ns per verification (ratio to the scheme's floor)")
         floors: dict[str, float] = {}
+        results: dict[str, float] = {}
         for scheme, name, func in cases(body):
-            ns = measure(func, args.budget)
+            ns = results[name] = measure(func, args.budget)
             floors.setdefault(scheme, ns)
             print(f"  {name:<42} {ns:>12,.0f} ns   {ns / floors[scheme]:5.2f}x")
+        ours = results["webhook-kit StandardWebhooksVerifier"]
+        fastest_peer = min(ns for name, ns in results.items() if name in PEERS)
+        print(f"  fastest peer / webhook-kit: {fastest_peer / ours:.2f}x")
 
 
 if __name__ == "__main__":
