@@ -71,3 +71,20 @@ def test_errors_know_their_status() -> None:
         assert error.status_code == 401
     assert webhook_kit.PayloadError.status_code == 400
     assert webhook_kit.StoreUnavailableError.status_code == 503
+
+
+def test_error_codes_are_distinct_slugs() -> None:
+    """Each error class has its own stable snake_case `code` for responses and logs."""
+    classes = [webhook_kit.WebhookError, *_subclasses(webhook_kit.WebhookError)]
+    codes = [error.code for error in classes]
+    assert len(set(codes)) == len(codes)
+    assert all(code.replace("_", "").isalpha() and code.islower() for code in codes)
+    assert webhook_kit.SignatureMismatchError.code == "signature_mismatch"
+    assert webhook_kit.TimestampOutOfToleranceError.code == "timestamp_out_of_tolerance"
+
+
+def _subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found

@@ -32,9 +32,14 @@ __all__ = [
 
 
 class WebhookError(Exception):
-    """Base of every error webhook-kit raises about a delivery; `status_code` is the HTTP answer."""
+    """Base of every error webhook-kit raises about a delivery.
+
+    `status_code` is the HTTP answer; `code` is a stable machine-readable name for responses
+    and logs (``"signature_mismatch"``), never containing anything secret.
+    """
 
     status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "webhook_error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -45,6 +50,7 @@ class VerificationError(WebhookError):
     """The delivery could not be shown to come from the provider: answer 401, run no handler."""
 
     status_code: ClassVar[int] = 401
+    code: ClassVar[str] = "verification_failed"
 
     def __init__(self, message: str, *, header: str | None = None) -> None:
         super().__init__(message)
@@ -54,6 +60,8 @@ class VerificationError(WebhookError):
 
 class MissingHeaderError(VerificationError):
     """A header the scheme needs is absent (or empty)."""
+
+    code: ClassVar[str] = "missing_header"
 
     def __init__(self, header: str) -> None:
         super().__init__(
@@ -65,12 +73,16 @@ class MissingHeaderError(VerificationError):
 class MalformedHeaderError(VerificationError):
     """A header is present but is not in the scheme's format (wrong prefix, length, alphabet)."""
 
+    code: ClassVar[str] = "malformed_header"
+
     def __init__(self, header: str, problem: str) -> None:
         super().__init__(f"malformed {header} header: {problem}", header=header)
 
 
 class SignatureMismatchError(VerificationError):
     """The signature is well formed but was not made with any configured secret over these bytes."""
+
+    code: ClassVar[str] = "signature_mismatch"
 
     def __init__(self, header: str) -> None:
         super().__init__(
@@ -82,6 +94,8 @@ class SignatureMismatchError(VerificationError):
 
 class TimestampOutOfToleranceError(VerificationError):
     """The signed timestamp is further from now than the tolerance allows (replay or bad clock)."""
+
+    code: ClassVar[str] = "timestamp_out_of_tolerance"
 
     def __init__(self, header: str, *, age: int, tolerance: int) -> None:
         direction = "old" if age > 0 else "far in the future"
@@ -98,6 +112,7 @@ class PayloadError(WebhookError):
     """The body is not JSON, not a JSON object, or a known event that fails validation."""
 
     status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "invalid_payload"
 
 
 class StoreUnavailableError(WebhookError):
@@ -108,3 +123,4 @@ class StoreUnavailableError(WebhookError):
     """
 
     status_code: ClassVar[int] = 503
+    code: ClassVar[str] = "store_unavailable"
