@@ -1,0 +1,167 @@
+"""Provider presets: the right verifier, event models and delivery key for each service.
+
+A `Provider` bundles what differs between webhook senders, so the rest of webhook-kit (the
+receiver, the adapters, the test kit) treats them all alike::
+
+    from webhook_kit import providers
+
+    event = providers.STRUKTR.verify_and_parse(body, headers, secret=secret)
+    providers.get("pulse").delivery_key(body, headers)
+
+Define your own with the same building blocks: a verifier factory, a `parse` function (see
+`webhook_kit.events.make_parser`) and, if the sender has one, the header carrying a unique
+delivery id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from ._headers import HeadersLike, get_header
+from .errors import PayloadError
+from .events import docextract, file_conversion, imggo, pulse, struktr
+from .signatures import Body, HexHmacVerifier, Now, Secret, StandardWebhooksVerifier, Verifier
+
+__all__ = [
+    "DOCEXTRACT",
+    "FILE_CONVERSION",
+    "IMGGO",
+    "PROVIDERS",
+    "PULSE",
+    "STRUKTR",
+    "Provider",
+    "get",
+]
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Everything webhook-kit needs to know about one webhook sender."""
+
+    #: A lower-case slug, used in URLs, store keys and logs: ``"struktr"``.
+    name: str
+    #: The human name: ``"File Conversion System"``.
+    title: str
+    #: Builds a verifier from one secret or a rotation list.
+    make_verifier: Callable[[Secret | Sequence[Secret]], Verifier] = field(repr=False)
+    #: Validates raw body bytes into a typed event (or `UnknownEvent`); raises `PayloadError`.
+    parse: Callable[[Body], Any] = field(repr=False)
+    #: Event type string -> model class, for every event this provider documents.
+    event_types: Mapping[str, type[Any]] = field(repr=False)
+    #: Headers holding a unique id per delivery, reused on retries (the first present wins).
+    delivery_id_headers: tuple[str, ...] = ()
+    #: A header repeating the event type; if present it must agree with the body.
+    event_type_header: str | None = None
+    #: An unsigned header with the send time; informational only, never trusted.
+    timestamp_header: str | None = None
+
+    def verifier(self, secret: Secret | Sequence[Secret]) -> Verifier:
+        """Return this provider's verifier for `secret` (one secret, or several for rotation)."""
+        return self.make_verifier(secret)
+
+    def delivery_key(self, body: Body, headers: HeadersLike) -> str:
+        """Return the id that is the same for every retry of one delivery, and only for it.
+
+        The sender's delivery id header when it has one (struktr's ``X-Struktr-Delivery``,
+        Pulse's ``webhook-id``). Otherwise the SHA-256 of the raw body: providers without a
+        delivery id resend the same bytes on every retry, so equal bodies are one delivery.
+        """
+        for name in self.delivery_id_headers:
+            value = get_header(headers, name, name.lower())
+            if value:
+                return value
+        data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def check_event_header(self, event: Any, headers: HeadersLike) -> None:
+        """Raise `PayloadError` if the event type header disagrees with the parsed body."""
+        if self.event_type_header is None:
+            return
+        claimed = get_header(headers, self.event_type_header, self.event_type_header.lower())
+        if claimed and claimed != event.event_type:
+            raise PayloadError(
+                f"the {self.event_type_header} header says {claimed!r} "
+                f"but the body is a {event.event_type!r} event"
+            )
+
+    def verify_and_parse(
+        self,
+        body: Body,
+        headers: HeadersLike,
+        *,
+        secret: Secret | Sequence[Secret] | None = None,
+        verifier: Verifier | None = None,
+        now: Now | None = None,
+    ) -> Any:
+        """Verify a raw delivery and return its typed event: the one call from request to model.
+
+        Pass a `verifier` built once with `verifier()` on hot paths; `secret` builds one per call.
+        Raises `VerificationError` (401) or `PayloadError` (400).
+        """
+        if verifier is None:
+            if secret is None:
+                raise TypeError("verify_and_parse() needs secret= or verifier=")
+            verifier = self.make_verifier(secret)
+        verifier.verify(body, headers, now=now)
+        event = self.parse(body)
+        self.check_event_header(event, headers)
+        return event
+
+
+STRUKTR = Provider(
+    name="struktr",
+    title="struktr",
+    make_verifier=partial(HexHmacVerifier, header="X-Struktr-Signature", prefix="sha256="),
+    parse=struktr.parse,
+    event_types=struktr.EVENT_TYPES,
+    delivery_id_headers=("X-Struktr-Delivery",),
+    event_type_header="X-Struktr-Event",
+    timestamp_header="X-Struktr-Timestamp",
+)
+FILE_CONVERSION = Provider(
+    name="file_conversion",
+    title="File Conversion System",
+    make_verifier=partial(HexHmacVerifier, header="X-Webhook-Signature"),
+    parse=file_conversion.parse,
+    event_types=file_conversion.EVENT_TYPES,
+)
+IMGGO = Provider(
+    name="imggo",
+    title="ImgGo",
+    make_verifier=partial(HexHmacVerifier, header="X-ImgGo-Signature"),
+    parse=imggo.parse,
+    event_types=imggo.EVENT_TYPES,
+)
+DOCEXTRACT = Provider(
+    name="docextract",
+    title="DocExtract",
+    make_verifier=partial(HexHmacVerifier, header="X-DocExtract-Signature"),
+    parse=docextract.parse,
+    event_types=docextract.EVENT_TYPES,
+)
+PULSE = Provider(
+    name="pulse",
+    title="Pulse",
+    make_verifier=StandardWebhooksVerifier,
+    parse=pulse.parse,
+    event_types=pulse.EVENT_TYPES,
+    delivery_id_headers=("webhook-id", "svix-id"),
+)
+
+PROVIDERS: Mapping[str, Provider] = {
+    provider.name: provider for provider in (STRUKTR, FILE_CONVERSION, IMGGO, DOCEXTRACT, PULSE)
+}
+"""Every built-in provider by name."""
+
+
+def get(name: str) -> Provider:
+    """Return the built-in provider called `name` (``"struktr"``, ``"pulse"``, ...)."""
+    try:
+        return PROVIDERS[name]
+    except KeyError:
+        known = ", ".join(sorted(PROVIDERS))
+        raise KeyError(f"unknown provider {name!r}; the built-in ones are: {known}") from None

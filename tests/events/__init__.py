@@ -1,0 +1,1 @@
+"""Tests of the typed event models and their parsers."""
