@@ -30,7 +30,8 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/verify.py
+	$(BIN)/python -m benchmarks.verify
+	$(BIN)/python -m benchmarks.parse
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -1,6 +1,6 @@
 """Verification cost: our verifiers beside the raw `hmac` floor and the peer libraries.
 
-Run with ``make bench`` (or ``.venv/bin/python benchmarks/verify.py``). For each body size it
+Run with ``make bench`` (or ``.venv/bin/python -m benchmarks.verify``). For each body size it
 prints nanoseconds per successful verification and each row's ratio to the floor of its scheme:
 ``hmac.digest`` + ``compare_digest`` for the hex schemes, and the incremental
 ``hmac.new(key, "id.timestamp.") / update(body) / digest`` + ``compare_digest`` for the

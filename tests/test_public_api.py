@@ -9,6 +9,9 @@ import webhook_kit
 
 EXPORTED = {
     "Body",
+    "EventModel",
+    "Provider",
+    "UnknownEvent",
     "HeadersLike",
     "HexHmacVerifier",
     "MalformedHeaderError",
@@ -40,7 +43,7 @@ def test_no_other_public_names_leak() -> None:
         for name, value in vars(webhook_kit).items()
         if not name.startswith("_") and type(value).__name__ != "module"
     }
-    assert public - {"annotations"} == EXPORTED
+    assert public - {"annotations"} == EXPORTED, public ^ EXPORTED
 
 
 def test_root_import_needs_no_framework() -> None:

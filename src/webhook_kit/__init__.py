@@ -17,6 +17,8 @@ from .errors import (
     VerificationError,
     WebhookError,
 )
+from .events import EventModel, UnknownEvent
+from .providers import Provider
 from .signatures import (
     Body,
     HeadersLike,
@@ -28,16 +30,19 @@ from .signatures import (
 
 __all__ = [
     "Body",
+    "EventModel",
     "HeadersLike",
     "HexHmacVerifier",
     "MalformedHeaderError",
     "MissingHeaderError",
     "PayloadError",
+    "Provider",
     "Secret",
     "SignatureMismatchError",
     "StandardWebhooksVerifier",
     "StoreUnavailableError",
     "TimestampOutOfToleranceError",
+    "UnknownEvent",
     "VerificationError",
     "Verifier",
     "WebhookError",
