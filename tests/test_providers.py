@@ -7,18 +7,12 @@ from typing import Literal
 import pytest
 from pydantic import TypeAdapter
 
+from tests.receiving import SECRETS
 from webhook_kit import PayloadError, SignatureMismatchError, providers, testing
 from webhook_kit.events import EventModel, UnknownEvent, WebhookModel, make_parser
 from webhook_kit.providers import Provider
 from webhook_kit.signatures import HexHmacVerifier
 
-SECRETS = {
-    "struktr": "struktr-test-secret",
-    "file_conversion": "fcs-test-secret",
-    "imggo": "imggo-test-secret",
-    "docextract": "docextract-test-secret",
-    "pulse": "whsec_cHVsc2UtdGVzdC1zaWduaW5nLWtleQ==",
-}
 ALL_EVENTS = [
     (name, event_type)
     for name, provider in providers.PROVIDERS.items()

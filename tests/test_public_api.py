@@ -8,6 +8,14 @@ import sys
 import webhook_kit
 
 EXPORTED = {
+    "AsyncIdempotencyStore",
+    "IdempotencyStore",
+    "LeaseLostError",
+    "MemoryStore",
+    "Outcome",
+    "PayloadTooLargeError",
+    "Receiver",
+    "SQLiteStore",
     "Body",
     "EventModel",
     "Provider",

@@ -8,9 +8,11 @@ imported from here, so ``import webhook_kit`` needs only pydantic.
 from __future__ import annotations
 
 from .errors import (
+    LeaseLostError,
     MalformedHeaderError,
     MissingHeaderError,
     PayloadError,
+    PayloadTooLargeError,
     SignatureMismatchError,
     StoreUnavailableError,
     TimestampOutOfToleranceError,
@@ -18,7 +20,9 @@ from .errors import (
     WebhookError,
 )
 from .events import EventModel, UnknownEvent
+from .idempotency import AsyncIdempotencyStore, IdempotencyStore, MemoryStore, SQLiteStore
 from .providers import Provider
+from .receiver import Outcome, Receiver
 from .signatures import (
     Body,
     HeadersLike,
@@ -29,14 +33,22 @@ from .signatures import (
 )
 
 __all__ = [
+    "AsyncIdempotencyStore",
     "Body",
     "EventModel",
     "HeadersLike",
     "HexHmacVerifier",
+    "IdempotencyStore",
+    "LeaseLostError",
     "MalformedHeaderError",
+    "MemoryStore",
     "MissingHeaderError",
+    "Outcome",
     "PayloadError",
+    "PayloadTooLargeError",
     "Provider",
+    "Receiver",
+    "SQLiteStore",
     "Secret",
     "SignatureMismatchError",
     "StandardWebhooksVerifier",

@@ -9,7 +9,9 @@
         ├── SignatureMismatchError     401  well-formed signature(s), none made with our secret(s)
         └── TimestampOutOfToleranceError  401  signed too long ago, or too far in the future
     PayloadError                       400  verified, but not JSON or not a valid event
+    PayloadTooLargeError               413  the body is over the receiver's size limit
     StoreUnavailableError              503  the idempotency store cannot be reached: retry later
+    LeaseLostError                     409  complete() after the lease expired and was taken over
 
 Messages say what went wrong and what to check; they never contain a secret or the signature
 we expected, so they are safe to log and to return to the sender.
@@ -20,9 +22,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "LeaseLostError",
     "MalformedHeaderError",
     "MissingHeaderError",
     "PayloadError",
+    "PayloadTooLargeError",
     "SignatureMismatchError",
     "StoreUnavailableError",
     "TimestampOutOfToleranceError",
@@ -124,3 +128,33 @@ class StoreUnavailableError(WebhookError):
 
     status_code: ClassVar[int] = 503
     code: ClassVar[str] = "store_unavailable"
+
+
+class LeaseLostError(WebhookError):
+    """`complete` came too late: the lease expired and another worker claimed the key.
+
+    The handler ran here, and may also run (or have run) on the new owner: the lease was shorter
+    than the handler. The new owner's record is left untouched. A receiver answers 409 so the
+    provider retries; the retry finds the new owner's outcome. Raise the lease if this happens.
+    """
+
+    status_code: ClassVar[int] = 409
+    code: ClassVar[str] = "lease_lost"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"the lease on {key!r} expired and another worker claimed it before complete(): "
+            "the handler ran longer than the lease; raise lease= above its longest run"
+        )
+        self.key = key
+
+
+class PayloadTooLargeError(WebhookError):
+    """The body is larger than the receiver's limit; refused before it is read in full."""
+
+    status_code: ClassVar[int] = 413
+    code: ClassVar[str] = "payload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body is larger than the {limit} byte limit")
+        self.limit = limit

@@ -1,0 +1,184 @@
+"""The idempotency contract: claim a delivery's key, then complete it or release it.
+
+A receiver claims ``store_key(provider, delivery_id)`` before running the handler. The answer
+is one of three states:
+
+- ``ACQUIRED``: this caller holds a lease on the key and must run the handler, then call
+  `complete` (success) or `release` (failure, so the provider's retry runs it again);
+- ``IN_PROGRESS``: another worker holds an unexpired lease: answer so the provider retries later;
+- ``DONE``: the delivery was processed: acknowledge it without running the handler again.
+
+A lease that is never completed nor released (the worker was SIGKILLed, ran out of memory, lost
+its host) expires after ``lease`` seconds, and the next claim acquires the key. Every acquired
+claim carries a random owner token, and `complete` is fenced by it: a worker whose lease expired
+and was taken over cannot overwrite the new owner's record (`LeaseLostError`).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+import secrets
+from dataclasses import dataclass
+from typing import NewType, Protocol
+
+from ..errors import LeaseLostError
+
+__all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_PREFIX",
+    "DEFAULT_RETAIN",
+    "DEFAULT_TIMEOUT",
+    "AsyncIdempotencyStore",
+    "Claim",
+    "ClaimState",
+    "IdempotencyStore",
+    "LeaseLostError",
+    "StoreKey",
+    "store_key",
+]
+
+DEFAULT_LEASE: float = 60.0
+"""Seconds a claim stays exclusive: longer than a webhook handler should run (providers give up
+on a request after 10 to 30 s), short enough that a crashed worker's delivery is retried soon."""
+
+DEFAULT_RETAIN: float = 7 * 24 * 60 * 60.0
+"""Seconds a done marker is kept: 7 days, longer than any provider's retry window (struktr
+retries for about 15 hours, ImgGo and DocExtract 6 times), with room for a manual redelivery."""
+
+DEFAULT_PREFIX = "webhook-kit"
+"""What every stored key starts with, so several applications can share one Redis or table."""
+
+DEFAULT_TIMEOUT: float = 2.0
+"""Seconds a store may take to answer before `StoreUnavailableError`: far under the providers'
+request timeouts, far over what a healthy store needs."""
+
+StoreKey = NewType("StoreKey", str)
+"""A key namespaced by provider, made by `store_key`; the only kind of key stores accept."""
+
+_PROVIDER = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+_STORE_KEY = re.compile(r"[a-z0-9][a-z0-9._-]*:.", re.DOTALL)
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+
+def store_key(provider: str, delivery_id: str) -> StoreKey:
+    """Return the key of one delivery, namespaced by its provider: ``"struktr:evt_123"``.
+
+    `provider` is a lower-case slug without ``:``, so the first ``:`` always ends it and a
+    struktr key never equals a Pulse key, whatever the delivery ids contain.
+    """
+    if not _PROVIDER.match(provider):
+        raise ValueError(
+            f"provider {provider!r} must be a lower-case slug (letters, digits, '.', '_', '-'), "
+            "such as 'struktr' or 'pulse'"
+        )
+    if not delivery_id:
+        raise ValueError(f"the delivery id is empty: pass the {provider} delivery's unique id")
+    return StoreKey(f"{provider}:{delivery_id}")
+
+
+class ClaimState(str, enum.Enum):
+    """What a claim found: the caller must process, someone else is, or it was processed."""
+
+    ACQUIRED = "acquired"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The answer to `claim`: the key, the state found, and the owner token when acquired."""
+
+    key: StoreKey
+    state: ClaimState
+    #: A random token naming this lease; set only when `state` is `ClaimState.ACQUIRED`.
+    owner: str | None = None
+
+    @property
+    def acquired(self) -> bool:
+        """Whether this caller holds the lease and must run the handler."""
+        return self.state is ClaimState.ACQUIRED
+
+
+class IdempotencyStore(Protocol):
+    """Three atomic operations on delivery keys (plus `purge`), shared by every sync backend."""
+
+    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
+        """Try to take `key` for `lease` seconds; say whether we got it, or why not."""
+
+    def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
+        """Mark an acquired key done for `retain` seconds; `LeaseLostError` if taken over."""
+
+    def release(self, claim: Claim) -> None:
+        """Give an acquired, uncompleted key back so the next delivery processes it."""
+
+    def purge(self) -> int:
+        """Delete expired records; return how many (0 where the backend expires them itself)."""
+
+
+class AsyncIdempotencyStore(Protocol):
+    """`IdempotencyStore` for event loops: the same operations and semantics, awaited."""
+
+    async def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
+        """Try to take `key` for `lease` seconds; say whether we got it, or why not."""
+
+    async def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
+        """Mark an acquired key done for `retain` seconds; `LeaseLostError` if taken over."""
+
+    async def release(self, claim: Claim) -> None:
+        """Give an acquired, uncompleted key back so the next delivery processes it."""
+
+    async def purge(self) -> int:
+        """Delete expired records; return how many (0 where the backend expires them itself)."""
+
+
+# Helpers the backends share; private to the package.
+
+
+def new_owner() -> str:
+    """A fresh, unguessable owner token (32 hex digits)."""
+    return secrets.token_hex(16)
+
+
+def check_key(key: str) -> StoreKey:
+    """Return `key` if it is namespaced as `store_key` makes them, else raise `ValueError`."""
+    if not _STORE_KEY.match(key):
+        raise ValueError(
+            f"{key!r} is not namespaced by provider: build keys with "
+            "store_key(provider, delivery_id)"
+        )
+    return StoreKey(key)
+
+
+def check_seconds(name: str, value: float) -> float:
+    """Return `value` as a float if it is a positive, finite number of seconds."""
+    seconds = float(value)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"{name} must be a positive, finite number of seconds, not {value!r}")
+    return seconds
+
+
+def check_prefix(prefix: str) -> str:
+    """Return `prefix` if it is a non-empty slug without ``:``, else raise `ValueError`."""
+    if not _PREFIX.match(prefix):
+        raise ValueError(
+            f"prefix {prefix!r} must be letters, digits, '.', '_' or '-' (no ':'), "
+            "such as 'webhook-kit' or 'billing'"
+        )
+    return prefix
+
+
+def owner_of(claim: Claim) -> str:
+    """The owner token of an acquired claim; `ValueError` for any other claim."""
+    if claim.owner is None or claim.state is not ClaimState.ACQUIRED:
+        raise ValueError(
+            f"only an acquired claim can be completed or released; this one is "
+            f"{claim.state.value}: skip the handler instead"
+        )
+    return claim.owner
+
+
+def milliseconds(seconds: float) -> int:
+    """Whole milliseconds, at least 1, for backends that count time in them."""
+    return max(1, round(seconds * 1000))

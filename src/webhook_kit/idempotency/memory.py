@@ -1,0 +1,84 @@
+"""`MemoryStore`: a dict under a lock, for tests and single-process applications.
+
+Nothing leaves the process: a second worker process, or a restart, starts with an empty store.
+Leases and retention are measured with `time.monotonic`, so wall-clock jumps do not move them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import NamedTuple
+
+from ._core import (
+    DEFAULT_LEASE,
+    DEFAULT_RETAIN,
+    Claim,
+    ClaimState,
+    LeaseLostError,
+    StoreKey,
+    check_key,
+    check_seconds,
+    new_owner,
+    owner_of,
+)
+
+__all__ = ["MemoryStore"]
+
+
+class _Record(NamedTuple):
+    owner: str
+    done: bool
+    expires_at: float
+
+
+class MemoryStore:
+    """An `IdempotencyStore` in this process's memory, safe to share between threads."""
+
+    __slots__ = ("_lock", "_records")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, _Record] = {}
+
+    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
+        """Take `key` for `lease` seconds unless a live lease or done marker holds it."""
+        key = check_key(key)
+        lease = check_seconds("lease", lease)
+        with self._lock:
+            now = time.monotonic()
+            record = self._records.get(key)
+            if record is not None and record.expires_at > now:
+                state = ClaimState.DONE if record.done else ClaimState.IN_PROGRESS
+                return Claim(key, state)
+            owner = new_owner()
+            self._records[key] = _Record(owner, False, now + lease)
+        return Claim(key, ClaimState.ACQUIRED, owner)
+
+    def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
+        """Mark the key done for `retain` seconds, unless another owner has claimed it since."""
+        owner = owner_of(claim)
+        retain = check_seconds("retain", retain)
+        with self._lock:
+            now = time.monotonic()
+            record = self._records.get(claim.key)
+            if record is not None and record.owner != owner and record.expires_at > now:
+                raise LeaseLostError(claim.key)
+            self._records[claim.key] = _Record(owner, True, now + retain)
+
+    def release(self, claim: Claim) -> None:
+        """Forget the key if this claim still holds it uncompleted; otherwise do nothing."""
+        owner = owner_of(claim)
+        with self._lock:
+            record = self._records.get(claim.key)
+            if record is not None and record.owner == owner and not record.done:
+                del self._records[claim.key]
+
+    def purge(self) -> int:
+        """Delete expired leases and done markers; return how many were deleted."""
+        with self._lock:
+            now = time.monotonic()
+            expired = [key for key, record in self._records.items() if record.expires_at <= now]
+            for key in expired:
+                del self._records[key]
+        return len(expired)

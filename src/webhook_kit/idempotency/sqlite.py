@@ -1,0 +1,181 @@
+"""`SQLiteStore`: the embedded default, one SQLite file shared by the processes of one host.
+
+Only the standard library's `sqlite3` is needed. The file is put in WAL mode (readers never
+block the writer) with ``synchronous=NORMAL``; every operation is one statement in autocommit
+mode, so each claim is atomic across threads and processes, and a process killed mid-handler
+leaves nothing locked. When another process holds the write lock, SQLite's busy handler waits up
+to `timeout` seconds, then the operation raises `StoreUnavailableError`.
+
+Time comes from SQLite's ``julianday('now')``, the host's wall clock, which every process on the
+host shares. The file must be on a local disk: SQLite's locking is unreliable on network file
+systems, so several hosts need `RedisStore` or `SQLStore` instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+from typing import Any
+
+from ..errors import StoreUnavailableError
+from ._core import (
+    DEFAULT_LEASE,
+    DEFAULT_PREFIX,
+    DEFAULT_RETAIN,
+    DEFAULT_TIMEOUT,
+    Claim,
+    ClaimState,
+    LeaseLostError,
+    StoreKey,
+    check_key,
+    check_prefix,
+    check_seconds,
+    new_owner,
+    owner_of,
+)
+from ._sql import statements
+
+__all__ = ["SQLiteStore"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - depends on the build
+    raise ImportError(
+        f"SQLiteStore needs SQLite 3.35 or later for RETURNING; this Python links "
+        f"{sqlite3.sqlite_version}: use a newer Python build, or MemoryStore / RedisStore"
+    )
+
+
+class SQLiteStore:
+    """An `IdempotencyStore` in one SQLite file, safe across threads and processes of one host.
+
+    The table is created when the store opens the file. Call `purge` now and then (say daily)
+    to delete expired rows; nothing else removes them.
+    """
+
+    __slots__ = ("_conn", "_lock", "_path", "_pid", "_sql", "prefix", "table", "timeout")
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        table: str = "webhook_kit_idempotency",
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._path = os.fspath(path)
+        if self._path in {"", ":memory:"} or "mode=memory" in self._path:
+            raise ValueError(
+                "SQLiteStore needs a file that every process can open; "
+                "for an in-memory store use MemoryStore"
+            )
+        if not _IDENTIFIER.match(table):
+            raise ValueError(f"table {table!r} must be a plain SQL identifier")
+        self.table = table
+        self.prefix = check_prefix(prefix)
+        self.timeout = check_seconds("timeout", timeout)
+        self._sql = statements("sqlite", f'"{table}"')
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        with self._lock:
+            self._connection()
+
+    def _connection(self) -> sqlite3.Connection:
+        """This process's connection, opened (and the schema made) on first use or after fork.
+
+        A connection inherited across `os.fork` must not be used by the child, so a new one is
+        opened when the process id changes; the parent's is left alone.
+        """
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        try:
+            conn = sqlite3.connect(
+                self._path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{self.table}" ('
+                    "claim_key TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL, "
+                    "done BOOLEAN NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID"
+                )
+            except BaseException:
+                conn.close()
+                raise
+        except sqlite3.OperationalError as exc:
+            raise self._unavailable(exc) from exc
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _unavailable(self, exc: sqlite3.Error) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"SQLite file {self._path!r} did not answer within {self.timeout} s ({exc}): "
+            "is another process holding a long write transaction, or is the disk full or "
+            "read-only?"
+        )
+
+    def _run(self, sql: str, params: dict[str, Any]) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._connection().execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                raise self._unavailable(exc) from exc
+
+    def _fetch(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row `sql` returns, if any, after running it to the end (and commit)."""
+        with self._lock:
+            try:
+                rows: list[tuple[Any, ...]] = self._connection().execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise self._unavailable(exc) from exc
+        return rows[0] if rows else None
+
+    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
+        """Take `key` for `lease` seconds unless a live lease or done marker holds it."""
+        key = check_key(key)
+        lease = check_seconds("lease", lease)
+        owner = new_owner()
+        row = self._fetch(
+            self._sql.claim, {"key": f"{self.prefix}:{key}", "owner": owner, "lease": lease}
+        )
+        if row is not None and row[0] == owner:
+            return Claim(key, ClaimState.ACQUIRED, owner)
+        # The upsert returns the row it inserted or kept: another owner's row was live.
+        return Claim(key, ClaimState.DONE if row and row[1] else ClaimState.IN_PROGRESS)
+
+    def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
+        """Mark the key done for `retain` seconds, unless another owner has claimed it since."""
+        owner = owner_of(claim)
+        retain = check_seconds("retain", retain)
+        row = self._fetch(
+            self._sql.complete,
+            {"key": f"{self.prefix}:{claim.key}", "owner": owner, "retain": retain},
+        )
+        if row is None:
+            raise LeaseLostError(claim.key)
+
+    def release(self, claim: Claim) -> None:
+        """Delete the key's row if this claim still holds it uncompleted; otherwise do nothing."""
+        owner = owner_of(claim)
+        self._run(self._sql.release, {"key": f"{self.prefix}:{claim.key}", "owner": owner})
+
+    def purge(self) -> int:
+        """Delete the rows whose lease or retention has passed; return how many."""
+        return self._run(self._sql.purge, {}).rowcount
+
+    def close(self) -> None:
+        """Close this process's connection; the store reopens it if used again."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

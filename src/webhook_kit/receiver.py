@@ -1,0 +1,317 @@
+"""The receiver pipeline: one delivery in, one outcome out, the same in every framework.
+
+A request flows top to bottom through this module: method -> body size -> verify -> parse ->
+idempotency claim -> dispatch to the handlers -> complete (or release on failure). Adapters only
+translate their framework's request into `Receiver.handle` (or `handle_async`) and the `Outcome`
+back into a response.
+
+The status codes tell the provider what to do next:
+
+=====================================================  ======  ==============
+situation                                              status  handlers run
+=====================================================  ======  ==============
+new delivery, handlers succeeded                       200     once
+duplicate of a processed delivery                      200     no
+duplicate while the first is still being processed     409     no (Retry-After)
+missing or invalid signature, stale timestamp          401     no
+invalid JSON or a payload that fails validation        400     no
+body over the limit                                    413     no
+idempotency store unreachable                          503     no (Retry-After)
+a handler raised                                       500     once per attempt; released
+method other than POST                                 405     no
+=====================================================  ======  ==============
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from ._headers import HeadersLike
+from .errors import PayloadTooLargeError, StoreUnavailableError, WebhookError
+from .events import UnknownEvent
+from .idempotency import (
+    DEFAULT_LEASE,
+    DEFAULT_RETAIN,
+    AsyncIdempotencyStore,
+    AsyncThreadedStore,
+    Claim,
+    ClaimState,
+    IdempotencyStore,
+    StoreKey,
+    store_key,
+)
+from .providers import Provider, get
+from .signatures import Body, Secret
+
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "Handler", "Outcome", "Receiver"]
+
+logger = logging.getLogger("webhook_kit")
+
+DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
+"""10 MiB: far above any documented payload, far below what would strain a worker."""
+
+Handler = Callable[[Any], "Awaitable[None] | None"]
+"""A function (or coroutine function) that takes one typed event."""
+
+H = TypeVar("H", bound=Handler)
+
+# The lease expires on its own, and the provider's retry processes the delivery then.
+_RELEASE_FAILED = "could not release a failed delivery; it is retried once the lease expires"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to answer: a status, a small JSON body, extra headers, and the event if parsed."""
+
+    status: int
+    body: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    event: Any = field(default=None, repr=False, compare=False)
+
+    def content(self) -> bytes:
+        """The JSON body as bytes."""
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+class _Stop(Exception):  # control flow inside the pipeline, never escapes
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+
+@dataclass
+class _Delivery:
+    """What the pipeline knows about one request as it flows."""
+
+    started: float
+    event_type: str | None = None
+    key: str | None = None
+    event: Any = None
+
+
+class Receiver:
+    """Verifies, parses, deduplicates and dispatches one provider's deliveries.
+
+    Without a `store` there is no deduplication: every delivery, retries included, runs the
+    handlers. Configure a store (`SQLiteStore` on one host) for exactly-once handling.
+    """
+
+    def __init__(
+        self,
+        provider: Provider | str,
+        *,
+        secret: Secret | Sequence[Secret],
+        store: IdempotencyStore | AsyncIdempotencyStore | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        lease: float = DEFAULT_LEASE,
+        retain: float = DEFAULT_RETAIN,
+        retry_after: int = 30,
+    ) -> None:
+        if max_body_size <= 0:
+            raise ValueError("max_body_size must be a positive number of bytes")
+        self.provider = get(provider) if isinstance(provider, str) else provider
+        self.verifier = self.provider.verifier(secret)
+        self.store = store
+        self.max_body_size = max_body_size
+        self.lease = lease
+        self.retain = retain
+        self.retry_after = retry_after
+        self._async_store = store is not None and inspect.iscoroutinefunction(store.claim)
+        # The async path awaits a native async store, or runs a sync one in worker threads.
+        self._aio_store: AsyncIdempotencyStore | None = (
+            None
+            if store is None
+            else cast("AsyncIdempotencyStore", store)
+            if self._async_store
+            else AsyncThreadedStore(cast("IdempotencyStore", store))
+        )
+        self._handlers: dict[str, list[Handler]] = {}
+        self._unknown: list[Handler] = []
+
+    def __repr__(self) -> str:
+        return f"Receiver({self.provider.name!r}, store={self.store!r})"
+
+    # Registration
+
+    def on(self, event_type: str) -> Callable[[H], H]:
+        """Register a handler for one event type; it receives exactly that type's model."""
+        if event_type not in self.provider.event_types:
+            known = ", ".join(self.provider.event_types)
+            raise ValueError(
+                f"{self.provider.title} has no {event_type!r} event; known: {known}. "
+                "Use on_unknown for event types the library does not model yet."
+            )
+
+        def register(handler: H) -> H:
+            self._handlers.setdefault(event_type, []).append(handler)
+            return handler
+
+        return register
+
+    def on_unknown(self, handler: H) -> H:
+        """Register a handler for event types the library does not know (an `UnknownEvent`)."""
+        self._unknown.append(handler)
+        return handler
+
+    def handlers_for(self, event: Any) -> list[Handler]:
+        """The handlers `event` goes to, in registration order."""
+        if isinstance(event, UnknownEvent):
+            return self._unknown
+        return self._handlers.get(event.event_type, [])
+
+    # The pipeline, shared by both paths
+
+    def check_size(self, content_length: int | None) -> None:
+        """Raise `PayloadTooLargeError` if a declared length is over the limit (before reading)."""
+        if content_length is not None and content_length > self.max_body_size:
+            raise PayloadTooLargeError(self.max_body_size)
+
+    def _admit(self, method: str, body: Body, headers: HeadersLike, delivery: _Delivery) -> None:
+        """Method, size, signature and payload checks: everything before the store."""
+        if method.upper() != "POST":
+            raise _Stop(
+                Outcome(405, {"error": "method_not_allowed"}, {"Allow": "POST"}),
+            )
+        if len(body) > self.max_body_size:
+            raise PayloadTooLargeError(self.max_body_size)
+        self.verifier.verify(body, headers)
+        event = self.provider.parse(body)
+        delivery.event, delivery.event_type = event, event.event_type
+        self.provider.check_event_header(event, headers)
+        delivery.key = store_key(self.provider.name, self.provider.delivery_key(body, headers))
+
+    def _outcome_of_claim(self, claim: Claim) -> None:
+        if claim.state is ClaimState.DONE:
+            raise _Stop(Outcome(200, {"status": "duplicate"}))
+        if claim.state is ClaimState.IN_PROGRESS:
+            raise _Stop(
+                Outcome(
+                    409,
+                    {"error": "in_progress"},
+                    {"Retry-After": str(self.retry_after)},
+                )
+            )
+
+    def _failure(self, exc: WebhookError) -> Outcome:
+        retry = exc.status_code in (409, 503)  # lease lost, store down: try again later
+        headers = {"Retry-After": str(self.retry_after)} if retry else {}
+        return Outcome(exc.status_code, {"error": exc.code, "message": str(exc)}, headers)
+
+    def _log(self, delivery: _Delivery, outcome: Outcome) -> Outcome:
+        outcome = Outcome(outcome.status, outcome.body, outcome.headers, delivery.event)
+        result = outcome.body.get("status") or outcome.body.get("error")
+        level = logging.ERROR if outcome.status >= 500 else logging.INFO
+        logger.log(
+            level,
+            "webhook provider=%s event=%s key=%s outcome=%s status=%d duration_ms=%.1f",
+            self.provider.name,
+            delivery.event_type,
+            delivery.key,
+            result,
+            outcome.status,
+            (time.perf_counter() - delivery.started) * 1000,
+        )
+        return outcome
+
+    # The synchronous path (Flask, Django)
+
+    def handle(self, body: Body, headers: HeadersLike, *, method: str = "POST") -> Outcome:
+        """Run one delivery through the pipeline and return what to answer."""
+        delivery = _Delivery(time.perf_counter())
+        try:
+            self._admit(method, body, headers, delivery)
+            return self._log(delivery, self._process(delivery))
+        except _Stop as stop:
+            return self._log(delivery, stop.outcome)
+        except WebhookError as exc:
+            return self._log(delivery, self._failure(exc))
+
+    def _process(self, delivery: _Delivery) -> Outcome:
+        if self.store is None:
+            self._dispatch(delivery.event)
+            return Outcome(200, {"status": "processed"})
+        if self._async_store:
+            raise TypeError("an async store needs handle_async(); use a sync store with handle()")
+        store = cast("IdempotencyStore", self.store)
+        claim = store.claim(cast("StoreKey", delivery.key), lease=self.lease)
+        self._outcome_of_claim(claim)
+        try:
+            self._dispatch(delivery.event)
+        except Exception:
+            try:
+                store.release(claim)
+            except StoreUnavailableError:
+                logger.warning(_RELEASE_FAILED)
+            raise
+        store.complete(claim, retain=self.retain)
+        return Outcome(200, {"status": "processed"})
+
+    def _dispatch(self, event: Any) -> None:
+        for handler in self.handlers_for(event):
+            try:
+                result = handler(event)
+                if inspect.isawaitable(result):
+                    asyncio.run(_awaited(result))
+            except Exception as exc:
+                logger.exception("webhook handler %s failed", _name(handler))
+                raise _Stop(Outcome(500, {"error": "handler_failed"})) from exc
+
+    # The asynchronous path (FastAPI, Starlette, async Django)
+
+    async def handle_async(
+        self, body: Body, headers: HeadersLike, *, method: str = "POST"
+    ) -> Outcome:
+        """Like `handle`, without blocking the loop: sync stores and handlers run in threads."""
+        delivery = _Delivery(time.perf_counter())
+        try:
+            self._admit(method, body, headers, delivery)
+            return self._log(delivery, await self._process_async(delivery))
+        except _Stop as stop:
+            return self._log(delivery, stop.outcome)
+        except WebhookError as exc:
+            return self._log(delivery, self._failure(exc))
+
+    async def _process_async(self, delivery: _Delivery) -> Outcome:
+        store = self._aio_store
+        if store is None:
+            await self._dispatch_async(delivery.event)
+            return Outcome(200, {"status": "processed"})
+        claim = await store.claim(cast("StoreKey", delivery.key), lease=self.lease)
+        self._outcome_of_claim(claim)
+        try:
+            await self._dispatch_async(delivery.event)
+        except Exception:
+            try:
+                await store.release(claim)
+            except StoreUnavailableError:
+                logger.warning(_RELEASE_FAILED)
+            raise
+        await store.complete(claim, retain=self.retain)
+        return Outcome(200, {"status": "processed"})
+
+    async def _dispatch_async(self, event: Any) -> None:
+        for handler in self.handlers_for(event):
+            try:
+                if inspect.iscoroutinefunction(handler):
+                    await handler(event)
+                else:
+                    result = await asyncio.to_thread(handler, event)
+                    if inspect.isawaitable(result):
+                        await result
+            except Exception as exc:
+                logger.exception("webhook handler %s failed", _name(handler))
+                raise _Stop(Outcome(500, {"error": "handler_failed"})) from exc
+
+
+async def _awaited(result: Awaitable[None]) -> None:
+    await result
+
+
+def _name(handler: Handler) -> str:
+    return getattr(handler, "__qualname__", repr(handler))

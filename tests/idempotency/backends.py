@@ -1,0 +1,141 @@
+"""The stores under test, built from a picklable `Spec` so child processes can build them too."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from webhook_kit.idempotency import (
+    DEFAULT_LEASE,
+    DEFAULT_RETAIN,
+    AsyncIdempotencyStore,
+    AsyncThreadedStore,
+    Claim,
+    IdempotencyStore,
+    MemoryStore,
+    SQLiteStore,
+    StoreKey,
+)
+from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
+from webhook_kit.idempotency.sql import SQLStore
+
+T = TypeVar("T")
+
+#: Every form the contract suite runs on: the sync backends, and the async forms.
+CONTRACT_KINDS = [
+    "memory",
+    "sqlite",
+    "redis",
+    "postgres",
+    "mariadb",
+    "sql-sqlite",
+    "async-redis",
+    "threaded-memory",
+    "threaded-postgres",
+]
+#: Forms whose storage outlives the store object, so two stores can share it.
+SHARED_KINDS = [kind for kind in CONTRACT_KINDS if "memory" not in kind]
+#: Backends that claim to be safe across processes (and hosts, but for SQLite).
+MULTIPROCESS_KINDS = ["sqlite", "redis", "postgres", "mariadb"]
+#: Forms whose server deletes expired records itself, so `purge` has nothing to count.
+SELF_EXPIRING_KINDS = {"redis", "async-redis"}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How to build one store: its kind, key prefix, and where its data lives."""
+
+    kind: str
+    prefix: str
+    location: str = ""  # a file path, or a server URL (SQLAlchemy form for SQL servers)
+    table: str = ""
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """The SQLAlchemy URL of a conftest DSN: pick the drivers we test with."""
+    for scheme, driver in (
+        ("postgresql://", "postgresql+psycopg://"),
+        ("mysql://", "mysql+pymysql://"),
+    ):
+        if dsn.startswith(scheme):
+            return driver + dsn[len(scheme) :]
+    return dsn
+
+
+class BlockingView:
+    """A sync view of an async store, running each call on its own event loop (tests only)."""
+
+    def __init__(self, store: AsyncIdempotencyStore) -> None:
+        self.store = store
+        self._loop = asyncio.new_event_loop()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run_until_complete(coro)
+
+    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
+        return self._run(self.store.claim(key, lease=lease))
+
+    def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
+        self._run(self.store.complete(claim, retain=retain))
+
+    def release(self, claim: Claim) -> None:
+        self._run(self.store.release(claim))
+
+    def purge(self) -> int:
+        return self._run(self.store.purge())
+
+    def close(self) -> None:
+        if isinstance(self.store, AsyncRedisStore):
+            self._run(self.store.aclose())
+        elif isinstance(self.store, AsyncThreadedStore):
+            close_store(self.store.store)
+        self._run(self._loop.shutdown_default_executor())
+        self._loop.close()
+
+
+def open_store(spec: Spec, *, pool_size: int | None = None) -> IdempotencyStore:
+    """Build the store `spec` describes (async forms behind a `BlockingView`).
+
+    SQL stores are built from their URL, as most users will, unless `pool_size` asks for an
+    engine with that many connections (the 32-thread race).
+    """
+    kind = spec.kind
+    store: IdempotencyStore
+    if kind == "memory":
+        store = MemoryStore()
+    elif kind == "sqlite":
+        store = SQLiteStore(spec.location, prefix=spec.prefix)
+    elif kind == "redis":
+        store = RedisStore(spec.location, prefix=spec.prefix)
+    elif kind in ("postgres", "mariadb", "sql-sqlite"):
+        engine: sa.Engine | str = spec.location
+        if pool_size is not None:
+            engine = sa.create_engine(
+                spec.location,
+                pool_size=pool_size,
+                max_overflow=0,
+                isolation_level="AUTOCOMMIT",
+                skip_autocommit_rollback=True,
+            )
+        store = SQLStore(engine, table=spec.table, prefix=spec.prefix)
+    elif kind == "async-redis":
+        store = BlockingView(AsyncRedisStore(spec.location, prefix=spec.prefix))
+    elif kind.startswith("threaded-"):
+        inner = open_store(replace(spec, kind=kind.removeprefix("threaded-")))
+        store = BlockingView(AsyncThreadedStore(inner))
+    else:
+        raise ValueError(f"unknown store kind {kind!r}")
+    return store
+
+
+def close_store(store: object) -> None:
+    """Close a store if it has anything to close (engines, clients, files, event loops)."""
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
+    if isinstance(store, SQLStore):
+        store.engine.pool.dispose()  # also the engines the tests made themselves

@@ -1,0 +1,268 @@
+"""What is particular to one backend: client forms, sharing, the DDL, one round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pymysql
+import pytest
+import redis
+import redis.asyncio
+import sqlalchemy as sa
+
+from webhook_kit.idempotency import (
+    AsyncThreadedStore,
+    Claim,
+    ClaimState,
+    MemoryStore,
+    SQLiteStore,
+    StoreKey,
+    store_key,
+)
+from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
+from webhook_kit.idempotency.sql import SQLStore
+
+from .backends import Spec, close_store, open_store
+
+KEY = store_key("struktr", "evt_0001")
+
+
+def test_redis_store_takes_a_client_with_decoded_responses(
+    make_spec: Callable[[str], Spec],
+) -> None:
+    """`RedisStore` works on a client you pass, also one that decodes responses to `str`."""
+    spec = make_spec("redis")
+    with redis.Redis.from_url(spec.location, decode_responses=True) as client:
+        store = RedisStore(client, prefix=spec.prefix)
+        store.complete(store.claim(KEY))
+        assert store.claim(KEY).state is ClaimState.DONE
+        store.close()
+        assert client.ping()  # a client you pass stays open
+
+
+def test_sync_and_async_redis_stores_share_keys(make_spec: Callable[[str], Spec]) -> None:
+    """`RedisStore` and `AsyncRedisStore` on one Redis see each other's claims."""
+    spec = make_spec("redis")
+    with RedisStore(spec.location, prefix=spec.prefix) as sync_store:
+        claim = sync_store.claim(KEY)
+
+        async def main() -> None:
+            client = redis.asyncio.Redis.from_url(spec.location)
+            async with AsyncRedisStore(client, prefix=spec.prefix) as async_store:
+                assert (await async_store.claim(KEY)).state is ClaimState.IN_PROGRESS
+                sync_store.complete(claim)
+                assert (await async_store.claim(KEY)).state is ClaimState.DONE
+            await client.aclose()
+
+        asyncio.run(main())
+
+
+def test_redis_values_and_ttls_are_as_documented(
+    make_spec: Callable[[str], Spec], redis_url: str
+) -> None:
+    """A lease is `in_progress:<owner>` with the lease as TTL; done is `done:<owner>`."""
+    spec = make_spec("redis")
+    with (
+        RedisStore(spec.location, prefix=spec.prefix) as store,
+        redis.Redis.from_url(redis_url, decode_responses=True) as client,
+    ):
+        claim = store.claim(KEY, lease=30)
+        stored = f"{spec.prefix}:{KEY}"
+        assert client.get(stored) == f"in_progress:{claim.owner}"
+        assert 29_000 < client.pttl(stored) <= 30_000
+        store.complete(claim, retain=3600)
+        assert client.get(stored) == f"done:{claim.owner}"
+        assert 3_599_000 < client.pttl(stored) <= 3_600_000
+
+
+def test_sqlite_store_is_shared_through_the_file(tmp_path: Path) -> None:
+    """Two `SQLiteStore`s on one file (as two processes would have) share their claims."""
+    path = tmp_path / "shared.sqlite3"
+    with SQLiteStore(path) as first, SQLiteStore(path) as second:
+        claim = first.claim(KEY)
+        assert second.claim(KEY).state is ClaimState.IN_PROGRESS
+        first.complete(claim)
+        assert second.claim(KEY).state is ClaimState.DONE
+
+
+def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
+    """The SQLite file is switched to WAL, so readers never wait for the writer."""
+    path = tmp_path / "wal.sqlite3"
+    with SQLiteStore(path) as store:
+        store.claim(KEY)
+    check = sqlite3.connect(path)
+    try:
+        assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        check.close()
+
+
+# Python 3.12+ warns about fork() in a process with threads; this child only touches SQLite.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_sqlite_store_survives_fork(tmp_path: Path) -> None:
+    """A forked child opens its own connection and claims through the same file."""
+    with SQLiteStore(tmp_path / "fork.sqlite3") as store:
+        claim = store.claim(KEY)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit code
+            code = 0 if store.claim(KEY).state is ClaimState.IN_PROGRESS else 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        store.complete(claim)
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def sql_spec(request: pytest.FixtureRequest, make_spec: Callable[[str], Spec]) -> Spec:
+    """A fresh table on PostgreSQL or MariaDB."""
+    return make_spec(str(request.param))
+
+
+def test_sql_store_refuses_keys_over_255_bytes(sql_spec: Spec) -> None:
+    """A stored key over the column's 255 bytes is a `ValueError`, not a truncated key."""
+    store = open_store(sql_spec)
+    try:
+        with pytest.raises(ValueError, match="255 bytes"):
+            store.claim(store_key("struktr", "x" * 250))
+        assert store.claim(store_key("struktr", "x" * 200)).acquired
+    finally:
+        close_store(store)
+
+
+def test_sql_keys_are_case_sensitive(sql_spec: Spec) -> None:
+    """Delivery ids differing only in case are different keys (no case-folding collation)."""
+    store = open_store(sql_spec)
+    try:
+        assert store.claim(store_key("struktr", "evt_ABC")).acquired
+        assert store.claim(store_key("struktr", "evt_abc")).acquired
+    finally:
+        close_store(store)
+
+
+def test_sql_store_on_a_transactional_engine(sql_spec: Spec) -> None:
+    """On an engine you made without autocommit, each operation commits its statement."""
+    engine = sa.create_engine(sql_spec.location)
+    store = SQLStore(engine, table=sql_spec.table, prefix=sql_spec.prefix)
+    other = open_store(sql_spec)
+    try:
+        claim = store.claim(KEY)
+        assert other.claim(KEY).state is ClaimState.IN_PROGRESS
+        store.complete(claim)
+        assert other.claim(KEY).state is ClaimState.DONE
+    finally:
+        close_store(other)
+        engine.dispose()
+
+
+def test_sql_store_sees_a_missing_table_as_a_bug(sql_spec: Spec) -> None:
+    """A missing table raises SQLAlchemy's `ProgrammingError`, not `StoreUnavailableError`."""
+    table = f"missing_{uuid.uuid4().hex[:8]}"
+    with SQLStore(sql_spec.location, table=table) as store, pytest.raises(sa.exc.ProgrammingError):
+        store.claim(KEY)
+
+
+@pytest.fixture
+def pymysql_commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every command PyMySQL sends to the server, in order (a spy on the real client)."""
+    sent: list[str] = []
+    original = pymysql.connections.Connection._execute_command
+
+    def spy(self: pymysql.connections.Connection, command: int, sql: object) -> object:
+        sent.append(sql.decode() if isinstance(sql, bytes) else str(sql))
+        return original(self, command, sql)
+
+    monkeypatch.setattr(pymysql.connections.Connection, "_execute_command", spy)
+    return sent
+
+
+def test_sql_store_sends_one_statement_per_operation(
+    make_spec: Callable[[str], Spec], pymysql_commands: list[str]
+) -> None:
+    """Through a URL-made engine, each operation is exactly one command on the wire."""
+    spec = make_spec("mariadb")
+    with SQLStore(spec.location, table=spec.table, prefix=spec.prefix) as store:
+        store.release(store.claim(store_key("struktr", "warm-up")))  # connect, set up the session
+        pymysql_commands.clear()
+        claim = store.claim(KEY)
+        store.complete(claim)
+        store.release(claim)
+        store.purge()
+    verbs = [command.split()[0].upper() for command in pymysql_commands]
+    assert verbs == ["INSERT", "INSERT", "DELETE", "DELETE"]
+
+
+def test_table_ddl_is_as_documented(make_spec: Callable[[str], Spec]) -> None:
+    """`create_table` makes the four documented columns on PostgreSQL."""
+    spec = make_spec("postgres")
+    engine = sa.create_engine(spec.location)
+    try:
+        reflected = sa.inspect(engine)
+        columns = {column["name"]: column for column in reflected.get_columns(spec.table)}
+        primary_key = reflected.get_pk_constraint(spec.table)["constrained_columns"]
+    finally:
+        engine.dispose()
+    assert {name: str(column["type"]) for name, column in columns.items()} == {
+        "claim_key": "VARCHAR(255)",
+        "owner": "VARCHAR(32)",
+        "done": "BOOLEAN",
+        "expires_at": "TIMESTAMP",
+    }
+    assert columns["expires_at"]["type"].timezone  # timestamptz
+    assert not any(column["nullable"] for column in columns.values())
+    assert primary_key == ["claim_key"]
+
+
+def test_owner_tokens_do_not_repeat(make_spec: Callable[[str], Spec]) -> None:
+    """1000 claims get 1000 distinct 32-hex-digit owner tokens."""
+    store = open_store(make_spec("memory"))
+    owners = {store.claim(StoreKey(f"struktr:{n}")).owner for n in range(1000)}
+    assert len(owners) == 1000
+    assert all(owner and len(owner) == 32 and int(owner, 16) >= 0 for owner in owners)
+
+
+class _ThreadRecordingStore:
+    """A `MemoryStore` that notes which thread ran each operation."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+        self.threads: set[int] = set()
+
+    def claim(self, key: StoreKey, *, lease: float = 60.0) -> Claim:
+        self.threads.add(threading.get_ident())
+        return self.inner.claim(key, lease=lease)
+
+    def complete(self, claim: Claim, *, retain: float = 60.0) -> None:
+        self.threads.add(threading.get_ident())
+        self.inner.complete(claim, retain=retain)
+
+    def release(self, claim: Claim) -> None:
+        self.threads.add(threading.get_ident())
+        self.inner.release(claim)
+
+    def purge(self) -> int:
+        self.threads.add(threading.get_ident())
+        return self.inner.purge()
+
+
+def test_threaded_adapter_keeps_work_off_the_event_loop() -> None:
+    """`AsyncThreadedStore` runs every operation in a worker thread, never on the loop's thread."""
+    recording = _ThreadRecordingStore()
+    store = AsyncThreadedStore(recording)
+
+    async def main() -> int:
+        claim = await store.claim(KEY)
+        await store.complete(claim)
+        await store.release(claim)
+        assert (await store.claim(KEY)).state is ClaimState.DONE
+        await store.purge()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert recording.threads
+    assert loop_thread not in recording.threads

@@ -1,0 +1,133 @@
+"""Outage: a store that cannot answer raises `StoreUnavailableError` within its bound.
+
+A refused connection (a closed port) must fail fast; a hung server (a port that accepts and
+never answers) must fail once `timeout` has passed, never report acquired or done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from webhook_kit.errors import StoreUnavailableError, WebhookError
+from webhook_kit.idempotency import Claim, ClaimState, IdempotencyStore, SQLiteStore, store_key
+from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
+from webhook_kit.idempotency.sql import SQLStore
+
+from .backends import sqlalchemy_url
+
+KEY = store_key("struktr", "evt_outage")
+#: An acquired claim, as if made before the outage, to complete and release during it.
+HELD = Claim(KEY, ClaimState.ACQUIRED, "0" * 32)
+SLACK = 0.75  # scheduling, process start-up of the client, one refused retry
+
+OPERATIONS: dict[str, Callable[[IdempotencyStore], object]] = {
+    "claim": lambda store: store.claim(KEY),
+    "complete": lambda store: store.complete(HELD),
+    "release": lambda store: store.release(HELD),
+}
+
+
+def _assert_unavailable_within(bound: float, operation: Callable[[], object]) -> None:
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError) as caught:
+        operation()
+    elapsed = time.monotonic() - started
+    assert elapsed < bound + SLACK, f"took {elapsed:.2f} s, bound {bound} s"
+    assert caught.value.status_code == 503
+    assert isinstance(caught.value, WebhookError)
+    assert "did not answer within" in caught.value.message
+
+
+def _sql_url(scheme: str, port: int) -> str:
+    if scheme == "postgresql":
+        return f"postgresql+psycopg://postgres@127.0.0.1:{port}/test"
+    return f"mysql+pymysql://root@127.0.0.1:{port}/test"
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_redis_refusing_raises_at_once(closed_port: int, operation: str) -> None:
+    """Redis on a closed port: every operation raises `StoreUnavailableError` within the bound."""
+    with RedisStore(f"redis://127.0.0.1:{closed_port}/0", timeout=1.0) as store:
+        _assert_unavailable_within(1.0, lambda: OPERATIONS[operation](store))
+
+
+def test_redis_hung_raises_after_timeout(silent_port: int) -> None:
+    """A Redis that accepts and never answers raises once `timeout` has passed."""
+    with RedisStore(f"redis://127.0.0.1:{silent_port}/0", timeout=0.6) as store:
+        _assert_unavailable_within(0.6, lambda: store.claim(KEY))
+
+
+@pytest.mark.parametrize("port_fixture", ["closed_port", "silent_port"])
+def test_async_redis_unreachable_raises_within_timeout(
+    request: pytest.FixtureRequest, port_fixture: str
+) -> None:
+    """`AsyncRedisStore` on a refusing or hung port raises within `timeout`."""
+    port = request.getfixturevalue(port_fixture)
+
+    async def main() -> None:
+        async with AsyncRedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.6) as store:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError):
+                await store.claim(KEY)
+            assert time.monotonic() - started < 0.6 + SLACK
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_sql_refusing_raises_at_once(closed_port: int, scheme: str, operation: str) -> None:
+    """PostgreSQL or MariaDB on a closed port: every operation raises within the bound."""
+    with SQLStore(_sql_url(scheme, closed_port), timeout=1.0) as store:
+        _assert_unavailable_within(1.0, lambda: OPERATIONS[operation](store))
+
+
+@pytest.mark.parametrize(("scheme", "timeout"), [("postgresql", 2.0), ("mysql", 0.6)])
+def test_sql_hung_raises_after_timeout(silent_port: int, scheme: str, timeout: float) -> None:
+    """A database that accepts and never answers raises once `timeout` has passed.
+
+    PostgreSQL's connect timeout counts whole seconds and at least 2 (libpq's rule).
+    """
+    with SQLStore(_sql_url(scheme, silent_port), timeout=timeout) as store:
+        _assert_unavailable_within(timeout, lambda: store.claim(KEY))
+
+
+def test_sqlite_locked_raises_after_timeout(tmp_path: Path) -> None:
+    """A SQLite file whose write lock another process keeps raises once `timeout` has passed."""
+    path = tmp_path / "locked.sqlite3"
+    with SQLiteStore(path, timeout=0.3) as store:
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            _assert_unavailable_within(0.3, lambda: store.claim(KEY))
+            holder.execute("ROLLBACK")
+            assert store.claim(KEY).state is ClaimState.ACQUIRED
+        finally:
+            holder.close()
+
+
+def test_postgres_statement_timeout_bounds_a_lock_wait(postgres_dsn: str) -> None:
+    """A claim stuck behind another transaction's row lock gives up after `timeout`."""
+    url = sqlalchemy_url(postgres_dsn)
+    table = f"wk_idem_lock_{time.monotonic_ns()}"
+    with SQLStore(url, table=table, timeout=0.5) as store:
+        store.create_table()
+        try:
+            blocker = sa.create_engine(url)
+            with blocker.connect() as conn:
+                conn.execute(
+                    sa.text(f"INSERT INTO {table} VALUES (:key, 'x', false, now())"),  # noqa: S608
+                    {"key": f"{store.prefix}:{KEY}"},
+                )  # the transaction stays open, holding the new row's lock
+                _assert_unavailable_within(1.0, lambda: store.claim(KEY))
+                conn.rollback()
+            blocker.dispose()
+        finally:
+            store.table.drop(store.engine)

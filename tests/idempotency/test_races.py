@@ -1,0 +1,105 @@
+"""Races: many threads, or several processes, claim the same key at the same instant.
+
+Each round uses a new key and a barrier, so all contenders reach the store together; exactly
+one must acquire, every other must see the key in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from webhook_kit.idempotency import ClaimState, store_key
+from webhook_kit.idempotency.redis import AsyncRedisStore
+
+from .backends import MULTIPROCESS_KINDS, Spec, close_store, open_store
+
+THREADS = 32
+PROCESSES = 4
+THREAD_ROUNDS = 8
+PROCESS_ROUNDS = 25
+
+
+def _tally(states: list[ClaimState]) -> Counter[ClaimState]:
+    return Counter(states)
+
+
+@pytest.mark.parametrize("kind", ["memory", *MULTIPROCESS_KINDS])
+def test_one_of_32_threads_acquires(kind: str, make_spec: Callable[[str], Spec]) -> None:
+    """32 threads claiming one key at once through one store: exactly one acquires, each round."""
+    store = open_store(make_spec(kind), pool_size=THREADS)
+    barrier = threading.Barrier(THREADS)
+
+    def contend(key: str) -> ClaimState:
+        barrier.wait(timeout=10)
+        return store.claim(store_key("struktr", key)).state
+
+    try:
+        with ThreadPoolExecutor(THREADS) as pool:
+            for round_ in range(THREAD_ROUNDS):
+                states = list(pool.map(contend, [f"race-{round_}"] * THREADS))
+                assert _tally(states) == {ClaimState.ACQUIRED: 1, ClaimState.IN_PROGRESS: 31}
+    finally:
+        close_store(store)
+
+
+def test_one_of_32_tasks_acquires_on_async_redis(make_spec: Callable[[str], Spec]) -> None:
+    """32 tasks on one event loop claiming one key through `AsyncRedisStore`: one acquires."""
+    spec = make_spec("async-redis")
+
+    async def main() -> None:
+        async with AsyncRedisStore(spec.location, prefix=spec.prefix) as store:
+            for round_ in range(THREAD_ROUNDS):
+                key = store_key("struktr", f"race-{round_}")
+                claims = await asyncio.gather(*(store.claim(key) for _ in range(THREADS)))
+                states = [claim.state for claim in claims]
+                assert _tally(states) == {ClaimState.ACQUIRED: 1, ClaimState.IN_PROGRESS: 31}
+
+    asyncio.run(main())
+
+
+def _contend_in_process(spec: Spec, barrier: object, results: object) -> None:
+    """Child process: open the store, then claim each round's key as the barrier opens."""
+    store = open_store(spec)
+    try:
+        for round_ in range(PROCESS_ROUNDS):
+            barrier.wait(timeout=30)  # type: ignore[attr-defined]
+            claim = store.claim(store_key("struktr", f"race-{round_}"))
+            results.put((round_, claim.state.value))  # type: ignore[attr-defined]
+    finally:
+        close_store(store)
+
+
+@pytest.mark.parametrize("kind", MULTIPROCESS_KINDS)
+def test_one_of_4_processes_acquires(kind: str, make_spec: Callable[[str], Spec]) -> None:
+    """4 processes with their own store objects claim one key at once: exactly one acquires."""
+    spec = make_spec(kind)
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(PROCESSES)
+    results = context.Queue()
+    children = [
+        context.Process(target=_contend_in_process, args=(spec, barrier, results))
+        for _ in range(PROCESSES)
+    ]
+    for child in children:
+        child.start()
+    try:
+        by_round: dict[int, list[str]] = {}
+        for _ in range(PROCESSES * PROCESS_ROUNDS):
+            round_, state = results.get(timeout=60)
+            by_round.setdefault(round_, []).append(state)
+    finally:
+        for child in children:
+            child.join(timeout=30)
+        results.close()
+        results.join_thread()
+    assert [child.exitcode for child in children] == [0] * PROCESSES
+    assert len(by_round) == PROCESS_ROUNDS
+    for states in by_round.values():
+        assert Counter(states) == {"acquired": 1, "in_progress": PROCESSES - 1}
