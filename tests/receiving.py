@@ -59,12 +59,16 @@ def core_async(receiver: Receiver) -> Post:
     return post
 
 
-CLIENTS: dict[str, ClientFactory] = {"core-sync": core_sync, "core-async": core_async}
-
-
 def installed(module: str) -> bool:
     """Whether a framework can be imported, to leave its adapter out if not."""
     return importlib.util.find_spec(module) is not None
+
+
+CLIENTS: dict[str, ClientFactory] = {"core-sync": core_sync, "core-async": core_async}
+# Each adapter's client factories live in tests/clients/<framework>.py as a `CLIENTS` dict.
+for _framework in ("flask", "fastapi", "django"):
+    if installed(_framework) and installed(f"tests.clients.{_framework}"):
+        CLIENTS |= importlib.import_module(f"tests.clients.{_framework}").CLIENTS
 
 
 #: A test secret per provider (Pulse's in the `whsec_` form).

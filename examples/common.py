@@ -1,0 +1,108 @@
+"""What the example apps share: secrets, the store, and handlers with a visible effect.
+
+Every example receives all five providers at ``/webhooks/<provider>``. Configuration comes from
+the environment:
+
+- ``<PROVIDER>_WEBHOOK_SECRET`` (``STRUKTR_WEBHOOK_SECRET``, ``PULSE_WEBHOOK_SECRET``, ...): each
+  provider's secret. Unset ones fall back to an obviously fake development value, with a warning.
+- ``WEBHOOK_KIT_STORE``: the idempotency store. A path (default ``webhooks.sqlite3``) for
+  `SQLiteStore`, a ``redis://`` URL for `RedisStore`, or a SQLAlchemy URL
+  (``postgresql+psycopg://...``, ``mysql+pymysql://...``) for `SQLStore`.
+- ``WEBHOOK_KIT_EVENTS_DB``: the SQLite file the handlers append each event to (default
+  ``events.sqlite3``), so you (and the end-to-end tests) can see what was processed.
+
+A handler fails on purpose, once, for a payload carrying ``"fail_once": "<token>"``: the
+end-to-end tests use it to show that a failed delivery is processed by the provider's retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from typing import Any
+
+from webhook_kit import IdempotencyStore, Receiver, SQLiteStore, UnknownEvent, providers
+
+__all__ = ["DEV_SECRETS", "make_receivers", "make_store", "record"]
+
+logger = logging.getLogger("examples")
+
+#: Development-only secrets, used when the environment names none. Never use them in production.
+DEV_SECRETS = {
+    "struktr": "dev-struktr-secret",
+    "file_conversion": "dev-file-conversion-secret",
+    "imggo": "dev-imggo-secret",
+    "docextract": "dev-docextract-secret",
+    "pulse": "whsec_ZGV2LXB1bHNlLXNpZ25pbmcta2V5",
+}
+
+_lock = threading.Lock()
+
+
+def make_store(url: str | None = None) -> IdempotencyStore:
+    """The store named by `url` or ``WEBHOOK_KIT_STORE``: SQLite by default."""
+    url = url or os.environ.get("WEBHOOK_KIT_STORE", "webhooks.sqlite3")
+    if url.startswith(("redis://", "rediss://")):
+        from webhook_kit.idempotency.redis import RedisStore
+
+        return RedisStore(url)
+    if "://" in url:
+        from webhook_kit.idempotency.sql import SQLStore
+
+        store = SQLStore(url)
+        store.create_table()
+        return store
+    return SQLiteStore(url)
+
+
+def _events_db() -> sqlite3.Connection:
+    path = os.environ.get("WEBHOOK_KIT_EVENTS_DB", "events.sqlite3")
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS events (provider TEXT, event_type TEXT, payload TEXT)"
+    )
+    connection.execute("CREATE TABLE IF NOT EXISTS failures (token TEXT PRIMARY KEY)")
+    return connection
+
+
+def record(provider: str, event: Any) -> None:
+    """Append `event` to the events table, failing once first if the payload asks for it."""
+    payload = event.payload if isinstance(event, UnknownEvent) else event.model_dump(mode="json")
+    with _lock, _events_db() as connection:
+        token = payload.get("fail_once")
+        if token is not None:
+            inserted = connection.execute(
+                "INSERT OR IGNORE INTO failures VALUES (?)", (str(token),)
+            ).rowcount
+            if inserted:
+                raise RuntimeError(f"failing once on purpose for {token!r}")
+        connection.execute(
+            "INSERT INTO events VALUES (?, ?, ?)",
+            (provider, event.event_type, repr(payload)),
+        )
+    logger.info("%s %s processed", provider, event.event_type)
+
+
+def make_receivers(store: IdempotencyStore | None = None) -> dict[str, Receiver]:
+    """One receiver per provider, sharing `store`, each recording every event it receives."""
+    store = store if store is not None else make_store()
+    receivers = {}
+    for name, provider in providers.PROVIDERS.items():
+        variable = f"{name.upper()}_WEBHOOK_SECRET"
+        secret = os.environ.get(variable)
+        if not secret:
+            logger.warning("%s is not set: using a development secret", variable)
+            secret = DEV_SECRETS[name]
+        receiver = Receiver(provider, secret=secret, store=store)
+
+        def handle(event: Any, name: str = name) -> None:
+            record(name, event)
+
+        for event_type in provider.event_types:
+            receiver.on(event_type)(handle)
+        receiver.on_unknown(handle)
+        receivers[name] = receiver
+    return receivers
