@@ -83,7 +83,9 @@ class Provider:
         if name is None:
             return
         claimed = get_header(headers, name, name.lower())
-        if claimed and claimed != event.event_type:
+        if not claimed or self.event_types.get(claimed) is type(event):
+            return  # absent, or naming the type of this very model: the usual case
+        if claimed != event.event_type:
             raise PayloadError(
                 f"the {self.event_type_header} header says {claimed!r} "
                 f"but the body is a {event.event_type!r} event"

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
-from ._base import EventModel, UnknownEvent, WebhookModel, event_type_map, make_parser
+from ._base import EventModel, WebhookModel, event_type_map, make_parser
 
 __all__ = [
     "EVENT_TYPES",
@@ -152,13 +152,9 @@ EVENT_TYPES: Mapping[str, type[EventModel]] = event_type_map(
 """Event type string -> model class, in the order DocExtract documents them."""
 
 _ADAPTER: TypeAdapter[DocExtractEvent] = TypeAdapter(DocExtractEvent)
-_parse = make_parser("docextract", _ADAPTER)
+parse = make_parser("docextract", _ADAPTER)
+"""Validate a raw body into its event model, or `UnknownEvent` for a new event type.
 
-
-def parse(body: bytes | bytearray | memoryview | str) -> DocExtractEvent | UnknownEvent:
-    """Validate a raw DocExtract body into its event model, or `UnknownEvent` for a new type.
-
-    Raises `PayloadError` if the body is not JSON, not an object, or a known event that fails
-    validation.
-    """
-    return _parse(body)
+Raises `PayloadError` if the body is not JSON, not an object, or a known event that fails
+validation.
+"""

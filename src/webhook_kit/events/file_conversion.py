@@ -12,7 +12,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
-from ._base import EventModel, UnknownEvent, WebhookModel, event_type_map, make_parser
+from ._base import EventModel, WebhookModel, event_type_map, make_parser
 
 __all__ = [
     "EVENT_TYPES",
@@ -118,13 +118,9 @@ EVENT_TYPES: Mapping[str, type[EventModel]] = event_type_map(
 """Event type string -> model class, in the order the File Conversion System documents them."""
 
 _ADAPTER: TypeAdapter[FileConversionEvent] = TypeAdapter(FileConversionEvent)
-_parse = make_parser("file_conversion", _ADAPTER)
+parse = make_parser("file_conversion", _ADAPTER)
+"""Validate a raw body into its event model, or `UnknownEvent` for a new event type.
 
-
-def parse(body: bytes | bytearray | memoryview | str) -> FileConversionEvent | UnknownEvent:
-    """Validate a raw File Conversion body into its event model, or `UnknownEvent` for a new type.
-
-    Raises `PayloadError` if the body is not JSON, not an object, or a known event that fails
-    validation.
-    """
-    return _parse(body)
+Raises `PayloadError` if the body is not JSON, not an object, or a known event that fails
+validation.
+"""

@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal, TypeAlias
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
-from ._base import EventModel, UnknownEvent, WebhookModel, event_type_map, make_parser
+from ._base import EventModel, WebhookModel, event_type_map, make_parser
 
 __all__ = [
     "EVENT_TYPES",
@@ -114,13 +114,9 @@ EVENT_TYPES: Mapping[str, type[EventModel]] = event_type_map(
 """Event type string -> model class, in the order Pulse documents them."""
 
 _ADAPTER: TypeAdapter[PulseEvent] = TypeAdapter(PulseEvent)
-_parse = make_parser("pulse", _ADAPTER, type_field="type")
+parse = make_parser("pulse", _ADAPTER, type_field="type")
+"""Validate a raw body into its event model, or `UnknownEvent` for a new event type.
 
-
-def parse(body: bytes | bytearray | memoryview | str) -> PulseEvent | UnknownEvent:
-    """Validate a raw Pulse body into its event model, or `UnknownEvent` for a new type.
-
-    Raises `PayloadError` if the body is not JSON, not an object, or a known event that fails
-    validation.
-    """
-    return _parse(body)
+Raises `PayloadError` if the body is not JSON, not an object, or a known event that fails
+validation.
+"""

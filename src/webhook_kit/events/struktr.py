@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import AwareDatetime, Field, JsonValue, TypeAdapter
 
-from ._base import EventModel, UnknownEvent, WebhookModel, event_type_map, make_parser
+from ._base import EventModel, WebhookModel, event_type_map, make_parser
 
 __all__ = [
     "EVENT_TYPES",
@@ -153,13 +153,9 @@ EVENT_TYPES: Mapping[str, type[EventModel]] = event_type_map(
 """Event type string -> model class, in the order struktr documents them."""
 
 _ADAPTER: TypeAdapter[StruktrEvent] = TypeAdapter(StruktrEvent)
-_parse = make_parser("struktr", _ADAPTER)
+parse = make_parser("struktr", _ADAPTER)
+"""Validate a raw body into its event model, or `UnknownEvent` for a new event type.
 
-
-def parse(body: bytes | bytearray | memoryview | str) -> StruktrEvent | UnknownEvent:
-    """Validate a raw struktr body into its event model, or `UnknownEvent` for a new type.
-
-    Raises `PayloadError` if the body is not JSON, not an object, or a known event that fails
-    validation.
-    """
-    return _parse(body)
+Raises `PayloadError` if the body is not JSON, not an object, or a known event that fails
+validation.
+"""
