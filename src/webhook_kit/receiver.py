@@ -201,7 +201,10 @@ class Receiver:
     def _failure(self, exc: WebhookError) -> Outcome:
         retry = exc.status_code in (409, 503)  # lease lost, store down: try again later
         headers = {"Retry-After": str(self.retry_after)} if retry else {}
-        return Outcome(exc.status_code, {"error": exc.code, "message": str(exc)}, headers)
+        body = {"error": exc.code}
+        if exc.status_code < 500:  # the sender's own mistake: say what it was
+            body["message"] = str(exc)
+        return Outcome(exc.status_code, body, headers)
 
     def _log(self, delivery: _Delivery, outcome: Outcome) -> Outcome:
         outcome = Outcome(outcome.status, outcome.body, outcome.headers, delivery.event)
