@@ -16,9 +16,10 @@ def _python_blocks(page: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
 
 
-@pytest.mark.parametrize("page", ["providers/custom.md"])
-def test_guide_examples_run(page: str) -> None:
+@pytest.mark.parametrize("page", ["providers/custom.md", "receiver.md"])
+def test_guide_examples_run(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every Python block of the page runs without error (their asserts included)."""
+    monkeypatch.chdir(tmp_path)  # examples may create their store files
     blocks = _python_blocks(DOCS / page)
     assert blocks
     for number, block in enumerate(blocks):
