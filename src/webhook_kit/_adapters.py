@@ -1,0 +1,52 @@
+"""What the framework adapters share: naming routes, and refusing an oversized body."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+from .errors import PayloadTooLargeError
+from .receiver import Outcome, Receiver
+
+logger = logging.getLogger("webhook_kit")
+
+Receivers = Receiver | Mapping[str, Receiver] | Iterable[Receiver]
+"""One receiver, several (each routed at its provider's name), or a URL segment -> receiver map."""
+
+#: Every standard method, so that the receiver, not the framework, answers 405 to all but POST.
+METHODS = ("POST", "GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def by_segment(receivers: Receivers) -> dict[str, Receiver]:
+    """Map each receiver to its URL segment: its provider's name unless a mapping says otherwise."""
+    if isinstance(receivers, Receiver):
+        return {receivers.provider.name: receivers}
+    if isinstance(receivers, Mapping):
+        return dict(receivers)
+    named: dict[str, Receiver] = {}
+    for receiver in receivers:
+        if receiver.provider.name in named:
+            raise ValueError(
+                f"two receivers for {receiver.provider.name!r}: pass a mapping to give each "
+                "its own URL segment"
+            )
+        named[receiver.provider.name] = receiver
+    return named
+
+
+def refused(receiver: Receiver, error: PayloadTooLargeError) -> Outcome:
+    """The 413 outcome for a body refused before it reached the receiver, logged like others."""
+    logger.info(
+        "webhook provider=%s event=None key=None outcome=%s status=%d",
+        receiver.provider.name,
+        error.code,
+        error.status_code,
+    )
+    return Outcome(error.status_code, {"error": error.code, "message": str(error)})
+
+
+def content_length(value: str | None) -> int | None:
+    """A declared Content-Length, or None when absent (chunked) or malformed."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)

@@ -1,0 +1,120 @@
+"""Flask integration: a view per receiver, and a blueprint for several at ``/webhooks/<name>``.
+
+::
+
+    from flask import Flask
+    from webhook_kit.flask import webhook_blueprint
+
+    app = Flask(__name__)
+    app.register_blueprint(webhook_blueprint({"struktr": receiver}))  # POST /webhooks/struktr
+
+The view runs the whole pipeline with `Receiver.handle` and answers with the outcome's status,
+JSON body and headers. It reads the raw bytes (never `request.json`, which would re-serialise
+them), refuses a declared Content-Length over the receiver's limit before reading anything, and
+reads a body without one (chunked) only up to one byte past the limit. It accepts every standard
+method so that the receiver, not Flask's HTML page, answers 405 to anything but POST.
+
+Flask views are synchronous: give the receiver a synchronous store (`SQLiteStore`, `RedisStore`,
+`SQLStore`). Async handlers are fine; each runs to completion on its own event loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+try:
+    import flask
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        "webhook_kit.flask needs Flask, which is not installed: pip install 'webhook-kit[flask]'"
+    ) from exc
+
+from ._adapters import METHODS, Receivers, by_segment, refused
+from .errors import PayloadTooLargeError
+from .receiver import Outcome, Receiver
+
+__all__ = ["METHODS", "webhook_blueprint", "webhook_view"]
+
+_CHUNK = 64 * 1024
+
+View = Callable[[], flask.Response]
+
+
+def webhook_view(receiver: Receiver) -> View:
+    """Return a Flask view function that runs each request through `receiver`.
+
+    The function carries its `methods` (every one in `METHODS`) and a unique ``__name__``
+    (``struktr_webhook``), so ``app.add_url_rule("/hooks/struktr", view_func=view)`` is enough.
+    """
+    store = receiver.store
+    if store is not None and inspect.iscoroutinefunction(store.claim):
+        raise TypeError(
+            f"{store!r} is an async store, and Flask views are synchronous: "
+            "use its synchronous counterpart (RedisStore rather than AsyncRedisStore)"
+        )
+
+    def view() -> flask.Response:
+        request = flask.request
+        if request.method != "POST":  # never read a body we are going to refuse
+            return _response(receiver.handle(b"", request.headers, method=request.method))
+        try:
+            body = _read_body(receiver, request)
+        except PayloadTooLargeError as error:
+            return _response(refused(receiver, error))
+        return _response(receiver.handle(body, request.headers))
+
+    view.__name__ = view.__qualname__ = f"{receiver.provider.name}_webhook"
+    view.__doc__ = f"Receive {receiver.provider.title} webhooks."
+    view.methods = list(METHODS)  # type: ignore[attr-defined]
+    view.provide_automatic_options = False  # type: ignore[attr-defined]
+    return view
+
+
+def webhook_blueprint(
+    receivers: Receivers,
+    *,
+    name: str = "webhooks",
+    url_prefix: str = "/webhooks",
+) -> flask.Blueprint:
+    """Return a blueprint with one route per receiver, at ``<url_prefix>/<name>``.
+
+    `receivers` is one receiver, several (each at its provider's name: ``/webhooks/struktr``),
+    or a mapping from URL segment to receiver. Each route's endpoint is ``<name>.<segment>``,
+    so ``url_for("webhooks.struktr")`` finds it; unknown segments are Flask's usual 404.
+    """
+    blueprint = flask.Blueprint(name, __name__, url_prefix=url_prefix)
+    for segment, receiver in by_segment(receivers).items():
+        blueprint.add_url_rule(f"/{segment}", endpoint=segment, view_func=webhook_view(receiver))
+    return blueprint
+
+
+def _read_body(receiver: Receiver, request: flask.Request) -> bytes:
+    """The raw body, refused (`PayloadTooLargeError`) once it is known to be over the limit."""
+    receiver.check_size(request.content_length)  # declared too large: refuse before reading
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    # No Content-Length (chunked): stop one byte past the limit rather than read it all.
+    limit = receiver.max_body_size
+    stream = request.stream
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise PayloadTooLargeError(limit)
+    return b"".join(chunks)
+
+
+def _response(outcome: Outcome) -> flask.Response:
+    response: flask.Response = flask.current_app.response_class(
+        outcome.content(),
+        status=outcome.status,
+        headers=dict(outcome.headers),
+        mimetype="application/json",
+    )
+    return response
