@@ -1,0 +1,284 @@
+"""Load test: a hand-written receiver vs webhook-kit's Flask adapter, under gunicorn, with wrk.
+
+Each target runs as a real gunicorn server on 127.0.0.1 (the apps are in `load_apps.py`) and
+takes the same bounded wrk run; every request is a distinct, correctly signed struktr delivery
+(a Lua script walks a pre-signed list). Afterwards the script plays the provider: it resends
+every delivery wrk sent, so any delivery lost in flight is processed, and then checks the side
+effects, one counter per delivery, for lost and doubled events::
+
+    python -m benchmarks.load                       # 10 s per target
+    python -m benchmarks.load --duration 20 --connections 32
+
+Needs ``wrk`` (Debian package ``wrk``) and the shared Redis on 127.0.0.1:6379 (the side-effect
+counter, and the Redis store). Prints requests/s and p50/p99 latency side by side, with the
+ratio to the hand-written receiver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import redis
+
+from webhook_kit import testing
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "load-test-secret"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+LUA = """
+local deliveries = dofile("%(path)s")
+local per_thread = %(per_thread)d
+local threads = {}
+local next_id = 0
+
+function setup(thread)
+  thread:set("offset", next_id * per_thread)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  sent = 0
+  statuses = {}
+end
+
+function request()
+  sent = sent + 1
+  local d = deliveries[(offset + sent - 1) %% #deliveries + 1]
+  return wrk.format("POST", "/webhooks/struktr", d[1], d[2])
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    local line = "SENT " .. thread:get("offset") .. " " .. thread:get("sent")
+    for status, n in pairs(thread:get("statuses")) do
+      line = line .. " " .. status .. "=" .. n
+    end
+    print(line)
+  end
+  for _, p in ipairs({50, 99}) do
+    print(string.format("P%%d %%.3f", p, latency:percentile(p) / 1000))
+  end
+end
+"""
+
+
+@dataclass
+class Result:
+    """What one target did under load."""
+
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[int, int]
+    sent: int
+    lost: int
+    doubled: int
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _lua_string(data: bytes) -> str:
+    return '"' + "".join(f"\\{byte}" for byte in data) + '"'
+
+
+def make_deliveries(count: int, run: str, directory: Path) -> tuple[list[tuple], Path]:
+    """`count` distinct signed deliveries, and the Lua file wrk loads them from."""
+    deliveries = []
+    lines = ["return {"]
+    for index in range(count):
+        payload = testing.sample("struktr", "document.completed")
+        payload["data"]["id"] = f"doc_{run}_{index}"
+        body, headers = testing.signed_delivery(
+            "struktr", SECRET, json.dumps(payload).encode(), delivery_id=f"{run}-{index}"
+        )
+        headers = {**headers, "Content-Type": "application/json"}
+        deliveries.append((body, headers))
+        lua_headers = ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items())
+        lines.append(f"{{ {{ {lua_headers} }}, {_lua_string(body)} }},")
+    lines.append("}")
+    path = directory / "deliveries.lua"
+    path.write_text("\n".join(lines))
+    return deliveries, path
+
+
+def start_server(
+    app: str, env: dict[str, str], workers: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start gunicorn for `app` on a free loopback port; return it once it answers."""
+    port = _free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own command line
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            app,
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/webhooks/struktr", timeout=1)
+            return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{app} did not start")
+
+
+def run_wrk(
+    url: str, script: Path, args: argparse.Namespace
+) -> tuple[float, float, float, dict[int, int], list[tuple[int, int]]]:
+    """One wrk run: requests/s, p50 and p99 in ms, statuses, and (offset, sent) per thread."""
+    output = subprocess.run(  # noqa: S603 - our own command line
+        [
+            shutil.which("wrk") or "wrk",
+            f"-t{args.threads}",
+            f"-c{args.connections}",
+            f"-d{args.duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url + "/webhooks/struktr",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=args.duration + 60,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = float(re.search(r"^P50 ([\d.]+)", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = float(re.search(r"^P99 ([\d.]+)", output, re.M).group(1))  # type: ignore[union-attr]
+    statuses: dict[int, int] = {}
+    slices = []
+    for line in output.splitlines():
+        if line.startswith("SENT "):
+            offset, sent, *counts = line.split()[1:]
+            slices.append((int(offset), int(sent)))
+            for item in counts:
+                status, n = item.split("=")
+                statuses[int(status)] = statuses.get(int(status), 0) + int(n)
+    return rps, p50, p99, statuses, slices
+
+
+def measure(  # noqa: PLR0917 - one call site, read as a table row
+    name: str,
+    app: str,
+    store: str | None,
+    deliveries: list[tuple],
+    script: Path,
+    args: argparse.Namespace,
+) -> Result:
+    """Load one target, then resend what it was sent and count the side effects."""
+    counts_key = f"webhook-kit:load:{uuid.uuid4().hex[:8]}"
+    prefix = f"webhook-kit-load-{uuid.uuid4().hex[:8]}"
+    env = {"LOAD_SECRET": SECRET, "LOAD_COUNTS": counts_key, "LOAD_PREFIX": prefix}
+    with tempfile.TemporaryDirectory() as tmp:
+        env["LOAD_STORE"] = store or str(Path(tmp) / "load.sqlite3")
+        process, url = start_server(app, env, args.workers)
+        try:
+            rps, p50, p99, statuses, slices = run_wrk(url, script, args)
+            sent_indexes = sorted(
+                {(offset + i) % len(deliveries) for offset, sent in slices for i in range(sent)}
+            )
+            resend = store is not None or app.endswith(":ours")
+            if resend:  # the provider's retry of everything: ours must process each once
+                with httpx.Client(base_url=url, timeout=10) as client:
+                    for index in sent_indexes:
+                        body, headers = deliveries[index]
+                        client.post("/webhooks/struktr", content=body, headers=headers)
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    with redis.Redis.from_url(REDIS_URL) as client:
+        counts = {k.decode(): int(v) for k, v in client.hgetall(counts_key).items()}
+        client.delete(counts_key)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    run = deliveries[0][1]["X-Struktr-Delivery"].rsplit("-", 1)[0]
+    expected = {f"doc_{run}_{index}" for index in sent_indexes}
+    lost = len(expected - set(counts)) if resend else 0
+    doubled = sum(1 for document in expected if counts.get(document, 0) > 1)
+    return Result(name, rps, p50, p99, statuses, sum(s for _, s in slices), lost, doubled)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per target")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--deliveries", type=int, default=60_000)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian package 'wrk')", file=sys.stderr)
+        return 2
+    run = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory() as tmp:
+        deliveries, path = make_deliveries(args.deliveries, run, Path(tmp))
+        script = Path(tmp) / "load.lua"
+        per_thread = args.deliveries // args.threads
+        script.write_text(LUA % {"path": path, "per_thread": per_thread})
+        targets = [
+            ("hand-written (HMAC + json.loads)", "benchmarks.load_apps:handwritten", None),
+            ("webhook-kit, SQLite store", "benchmarks.load_apps:ours", None),
+            ("webhook-kit, Redis store", "benchmarks.load_apps:ours", REDIS_URL),
+        ]
+        results = [
+            measure(name, app, store, deliveries, script, args) for name, app, store in targets
+        ]
+    base = results[0].rps
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, gunicorn -w {args.workers} "
+        "(sync workers), one distinct signed struktr delivery per request"
+    )
+    print(
+        f"{'target':36} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}  "
+        "statuses  lost doubled"
+    )
+    for result in results:
+        statuses = ",".join(f"{s}:{n}" for s, n in sorted(result.statuses.items()))
+        print(
+            f"{result.name:36} {result.rps:8.0f} {result.rps / base:6.2f} {result.p50_ms:7.2f} "
+            f"{result.p99_ms:7.2f}  {statuses}  {result.lost} {result.doubled}"
+        )
+    bad = any(r.lost or r.doubled for r in results[1:])
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
