@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from tests.django_settings import close_connections, open_django_store
+from webhook_kit.django.store import DjangoStore
 from webhook_kit.idempotency import (
     DEFAULT_LEASE,
     DEFAULT_RETAIN,
@@ -36,11 +38,13 @@ CONTRACT_KINDS = [
     "async-redis",
     "threaded-memory",
     "threaded-postgres",
+    "django-postgres",
+    "django-sqlite",
 ]
 #: Forms whose storage outlives the store object, so two stores can share it.
 SHARED_KINDS = [kind for kind in CONTRACT_KINDS if "memory" not in kind]
 #: Backends that claim to be safe across processes (and hosts, but for SQLite).
-MULTIPROCESS_KINDS = ["sqlite", "redis", "postgres", "mariadb"]
+MULTIPROCESS_KINDS = ["sqlite", "redis", "postgres", "mariadb", "django-postgres"]
 #: Forms whose server deletes expired records itself, so `purge` has nothing to count.
 SELF_EXPIRING_KINDS = {"redis", "async-redis"}
 
@@ -124,6 +128,8 @@ def open_store(spec: Spec, *, pool_size: int | None = None) -> IdempotencyStore:
         store = SQLStore(engine, table=spec.table, prefix=spec.prefix)
     elif kind == "async-redis":
         store = BlockingView(AsyncRedisStore(spec.location, prefix=spec.prefix))
+    elif kind.startswith("django-"):  # table: the test's own database alias (and schema)
+        store = open_django_store(spec.location, spec.table, spec.prefix)
     elif kind.startswith("threaded-"):
         inner = open_store(replace(spec, kind=kind.removeprefix("threaded-")))
         store = BlockingView(AsyncThreadedStore(inner))
@@ -139,3 +145,5 @@ def close_store(store: object) -> None:
         close()
     if isinstance(store, SQLStore):
         store.engine.pool.dispose()  # also the engines the tests made themselves
+    if isinstance(store, DjangoStore):  # its connections, in every thread that used it
+        close_connections(store.using)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.django_settings import create_store_database
 from webhook_kit.idempotency import IdempotencyStore
 from webhook_kit.idempotency.sql import SQLStore
 
@@ -42,6 +43,13 @@ def make_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
             url = request.getfixturevalue("redis_url")
             cleanups.append(lambda: _delete_redis_keys(url, prefix))
             return Spec(kind, prefix, url)
+        if backend.startswith("django-"):
+            location = str(tmp_path / f"{prefix}.sqlite3")
+            if backend == "django-postgres":
+                location = request.getfixturevalue("postgres_dsn")
+            name = _unique("wk_django_")
+            cleanups.append(create_store_database(location, name))
+            return Spec(kind, prefix, location, name)
         if backend == "sql-sqlite":
             url = f"sqlite:///{tmp_path / f'{prefix}.sqlite3'}"
         else:

@@ -1,0 +1,1 @@
+"""The example Django project that receives all five providers at ``/webhooks/<provider>``."""

@@ -1,0 +1,11 @@
+"""The WSGI application, for ``gunicorn --chdir examples/django_project webhooks_site.wsgi``."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhooks_site.settings")
+
+application = get_wsgi_application()

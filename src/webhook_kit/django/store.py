@@ -1,0 +1,253 @@
+"""`DjangoStore`: the idempotency store in your Django project's own database.
+
+::
+
+    # settings.py: INSTALLED_APPS = [..., "webhook_kit.django"], then ``manage.py migrate``
+    from webhook_kit.django.store import DjangoStore
+
+    receiver = Receiver("struktr", secret=secret, store=DjangoStore())
+
+Every operation is one statement in Django's autocommit mode, with the time taken from the
+database, so receivers on several hosts sharing the database agree:
+
+- on PostgreSQL, the statements of `SQLStore` (same table, same columns): claim and complete are
+  one ``INSERT ... ON CONFLICT (claim_key) DO UPDATE ... WHERE ... RETURNING`` each, a
+  compare-and-set under the row lock, so exactly one concurrent caller acquires;
+- on other databases (SQLite, MySQL/MariaDB, Oracle), ORM statements that are each atomic: a
+  conditional ``UPDATE`` that takes over an expired row, else an ``INSERT`` that the primary key
+  lets only one caller win, else a read of the live row; release and purge are one ``DELETE``.
+
+Run the store outside `transaction.atomic` (the Django views do: they are exempt from
+``ATOMIC_REQUESTS``): inside a transaction a claim is invisible to other workers until the commit,
+and they wait for it instead of answering 409. Database errors that mean "cannot answer now"
+(connection refused or lost, a statement or lock timeout) raise `StoreUnavailableError`; bound
+them with your database's options, e.g. PostgreSQL's ``"OPTIONS": {"connect_timeout": 2,
+"options": "-c statement_timeout=2000"}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.apps import apps  # type: ignore[import-untyped]
+from django.db import (  # type: ignore[import-untyped]
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    transaction,
+)
+from django.db.models import DateTimeField, ExpressionWrapper, Q  # type: ignore[import-untyped]
+from django.db.models.functions import Now  # type: ignore[import-untyped]
+
+from ..errors import StoreUnavailableError
+from ..idempotency._core import (
+    DEFAULT_LEASE,
+    DEFAULT_PREFIX,
+    DEFAULT_RETAIN,
+    Claim,
+    ClaimState,
+    LeaseLostError,
+    StoreKey,
+    check_key,
+    check_prefix,
+    check_seconds,
+    new_owner,
+    owner_of,
+)
+from ..idempotency._sql import statements
+
+__all__ = ["DjangoStore"]
+
+_T = TypeVar("_T")
+_MAX_KEY_BYTES = 255
+_PARAM = re.compile(r":([a-z_]+)")
+
+
+class DjangoStore:
+    """An `IdempotencyStore` in a table of your Django database, shared by every host using it.
+
+    `using` names the database alias (``"default"``). The table comes from the
+    ``webhook_kit.django`` app's migration; run `purge` now and then (say daily, from a
+    management command or a scheduled task) to delete expired rows.
+    """
+
+    __slots__ = ("_model", "_sql", "prefix", "using")
+
+    def __init__(self, *, using: str = DEFAULT_DB_ALIAS, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = check_prefix(prefix)
+        self.using = using
+        try:
+            self._model = apps.get_model("webhook_kit", "IdempotencyRecord")
+        except LookupError as exc:
+            raise LookupError(
+                "DjangoStore keeps its records in the webhook_kit.django app's table: add "
+                "'webhook_kit.django' to INSTALLED_APPS and run 'manage.py migrate webhook_kit'"
+            ) from exc
+        if using not in connections:
+            raise ValueError(
+                f"DATABASES has no {using!r} database: name one of {list(connections)}"
+            )
+        #: SQLStore's statements on PostgreSQL (with Django's ``%(name)s`` parameters), else None.
+        self._sql: dict[str, str] | None = None
+        connection = connections[using]
+        if connection.vendor == "postgresql":
+            table = connection.ops.quote_name(self._model._meta.db_table)
+            built = statements("postgresql", table)
+            self._sql = {
+                operation: _PARAM.sub(r"%(\1)s", getattr(built, operation))
+                for operation in ("claim", "complete", "release", "purge")
+            }
+
+    def __repr__(self) -> str:
+        return f"DjangoStore(using={self.using!r}, prefix={self.prefix!r})"
+
+    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
+        """Take `key` for `lease` seconds unless a live lease or done marker holds it."""
+        key = check_key(key)
+        seconds = check_seconds("lease", lease)
+        stored, owner = self._key(key), new_owner()
+        if self._sql is not None:
+            params = {"key": stored, "owner": owner, "lease": seconds}
+            row = self._execute(self._sql["claim"], params, _fetchone)
+            acquired = row is not None and row[0] == owner
+            done = row is not None and bool(row[1])
+        else:
+            acquired, done = self._run(lambda: self._orm_claim(stored, owner, seconds))
+        if acquired:
+            return Claim(key, ClaimState.ACQUIRED, owner)
+        return Claim(key, ClaimState.DONE if done else ClaimState.IN_PROGRESS)
+
+    def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
+        """Mark the key done for `retain` seconds, unless another owner has claimed it since."""
+        owner = owner_of(claim)
+        seconds = check_seconds("retain", retain)
+        stored = self._key(claim.key)
+        if self._sql is not None:
+            params = {"key": stored, "owner": owner, "retain": seconds}
+            written = self._execute(self._sql["complete"], params, _fetchone) is not None
+        else:
+            written = self._run(lambda: self._orm_complete(stored, owner, seconds))
+        if not written:
+            raise LeaseLostError(claim.key)
+
+    def release(self, claim: Claim) -> None:
+        """Delete the key's row if this claim still holds it uncompleted; otherwise do nothing."""
+        owner = owner_of(claim)
+        stored = self._key(claim.key)
+        if self._sql is not None:
+            self._execute(self._sql["release"], {"key": stored, "owner": owner}, _rowcount)
+        else:
+            rows = self._rows().filter(claim_key=stored, owner=owner, done=False)
+            self._run(lambda: _delete(rows, self.using))
+
+    def purge(self) -> int:
+        """Delete the rows whose lease or retention has passed; return how many."""
+        if self._sql is not None:
+            return self._execute(self._sql["purge"], {}, _rowcount)
+        rows = self._rows().filter(expires_at__lte=Now())
+        return self._run(lambda: _delete(rows, self.using))
+
+    # PostgreSQL: SQLStore's statements through Django's connection.
+
+    def _execute(self, sql: str, params: dict[str, Any], fetch: Callable[[Any], _T]) -> _T:
+        with _unavailable(self.using), connections[self.using].cursor() as cursor:
+            cursor.execute(sql, params)
+            return fetch(cursor)
+
+    # Other databases: each step one atomic ORM statement, retried if the row changed between.
+
+    def _rows(self) -> Any:
+        return self._model._default_manager.using(self.using)
+
+    def _orm_claim(self, stored: str, owner: str, lease: float) -> tuple[bool, bool]:
+        rows = self._rows()
+        while True:
+            taken_over = rows.filter(claim_key=stored, expires_at__lte=Now()).update(
+                owner=owner, done=False, expires_at=_later(lease)
+            )
+            if taken_over or self._insert(stored, owner, done=False, seconds=lease):
+                return True, False
+            done = rows.filter(claim_key=stored, expires_at__gt=Now()).values_list(
+                "done", flat=True
+            )
+            for value in done[:1]:
+                return False, bool(value)
+            # The row lapsed or was deleted since the insert failed: try again.
+
+    def _orm_complete(self, stored: str, owner: str, retain: float) -> bool:
+        rows = self._rows()
+        while True:
+            ours_or_lapsed = Q(owner=owner) | Q(expires_at__lte=Now())
+            written = rows.filter(ours_or_lapsed, claim_key=stored).update(
+                owner=owner, done=True, expires_at=_later(retain)
+            )
+            if written or self._insert(stored, owner, done=True, seconds=retain):
+                return True
+            live = rows.filter(claim_key=stored, expires_at__gt=Now()).exclude(owner=owner)
+            if live.exists():
+                return False
+
+    def _insert(self, stored: str, owner: str, *, done: bool, seconds: float) -> bool:
+        """Insert the key's row; False if one exists (the primary key lets one caller win)."""
+        try:
+            with transaction.atomic(using=self.using):  # a savepoint inside a transaction
+                self._rows().create(
+                    claim_key=stored, owner=owner, done=done, expires_at=_later(seconds)
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def _run(self, operation: Callable[[], _T]) -> _T:
+        with _unavailable(self.using):
+            return operation()
+
+    def _key(self, key: str) -> str:
+        stored = f"{self.prefix}:{key}"
+        if len(stored.encode()) > _MAX_KEY_BYTES:
+            raise ValueError(
+                f"the stored key {stored[:40]!r}... is over {_MAX_KEY_BYTES} bytes: "
+                "use a shorter prefix or delivery id"
+            )
+        return stored
+
+
+def _later(seconds: float) -> Any:
+    """The database's clock plus `seconds`, as an expression for the expiry column."""
+    return ExpressionWrapper(Now() + timedelta(seconds=seconds), output_field=DateTimeField())
+
+
+def _delete(rows: Any, using: str) -> int:
+    # One filtered DELETE: the collector's SELECT-then-DELETE-by-key (run when a delete signal
+    # has receivers) could remove a row taken over in between. The model has no relations.
+    return int(rows._raw_delete(using))
+
+
+@contextmanager
+def _unavailable(using: str) -> Iterator[None]:
+    """Turn "cannot answer now" database errors into `StoreUnavailableError`."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        connection = connections[using]
+        connection.close_if_unusable_or_obsolete()  # so the next operation reconnects
+        detail = " ".join(str(exc).split())  # driver messages span several lines
+        raise StoreUnavailableError(
+            f"the {connection.vendor} database {using!r} did not answer "
+            f"({exc.__class__.__name__}: {detail}): check that it is up and reachable from "
+            "this host"
+        ) from exc
+
+
+def _fetchone(cursor: Any) -> Any:
+    return cursor.fetchone()
+
+
+def _rowcount(cursor: Any) -> int:
+    return int(cursor.rowcount)
