@@ -6,8 +6,10 @@ the environment:
 - ``<PROVIDER>_WEBHOOK_SECRET`` (``STRUKTR_WEBHOOK_SECRET``, ``PULSE_WEBHOOK_SECRET``, ...): each
   provider's secret. Unset ones fall back to an obviously fake development value, with a warning.
 - ``WEBHOOK_KIT_STORE``: the idempotency store. A path (default ``webhooks.sqlite3``) for
-  `SQLiteStore`, a ``redis://`` URL for `RedisStore`, or a SQLAlchemy URL
-  (``postgresql+psycopg://...``, ``mysql+pymysql://...``) for `SQLStore`.
+  `SQLiteStore`, a ``redis://`` URL for `RedisStore` (`AsyncRedisStore` in the FastAPI example),
+  or a SQLAlchemy URL (``postgresql+psycopg://...``, ``mysql+pymysql://...``) for `SQLStore`.
+- ``WEBHOOK_KIT_STORE_PREFIX``: the store's key prefix (default ``webhook-kit``), so several
+  applications (or test runs) can share one Redis or table.
 - ``WEBHOOK_KIT_EVENTS_DB``: the SQLite file the handlers append each event to (default
   ``events.sqlite3``), so you (and the end-to-end tests) can see what was processed.
 
@@ -21,11 +23,20 @@ import logging
 import os
 import sqlite3
 import threading
+from contextlib import closing
 from typing import Any
 
-from webhook_kit import IdempotencyStore, Receiver, SQLiteStore, UnknownEvent, providers
+from webhook_kit import (
+    AsyncIdempotencyStore,
+    IdempotencyStore,
+    Receiver,
+    SQLiteStore,
+    UnknownEvent,
+    providers,
+)
+from webhook_kit.idempotency import DEFAULT_PREFIX
 
-__all__ = ["DEV_SECRETS", "make_receivers", "make_store", "record"]
+__all__ = ["DEV_SECRETS", "make_async_store", "make_receivers", "make_store", "record"]
 
 logger = logging.getLogger("examples")
 
@@ -41,20 +52,45 @@ DEV_SECRETS = {
 _lock = threading.Lock()
 
 
+def _store_url(url: str | None) -> str:
+    return url or os.environ.get("WEBHOOK_KIT_STORE", "webhooks.sqlite3")
+
+
+def _prefix() -> str:
+    return os.environ.get("WEBHOOK_KIT_STORE_PREFIX") or DEFAULT_PREFIX
+
+
+def _is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://"))
+
+
 def make_store(url: str | None = None) -> IdempotencyStore:
     """The store named by `url` or ``WEBHOOK_KIT_STORE``: SQLite by default."""
-    url = url or os.environ.get("WEBHOOK_KIT_STORE", "webhooks.sqlite3")
-    if url.startswith(("redis://", "rediss://")):
+    url = _store_url(url)
+    if _is_redis(url):
         from webhook_kit.idempotency.redis import RedisStore
 
-        return RedisStore(url)
+        return RedisStore(url, prefix=_prefix())
     if "://" in url:
         from webhook_kit.idempotency.sql import SQLStore
 
-        store = SQLStore(url)
+        store = SQLStore(url, prefix=_prefix())
         store.create_table()
         return store
-    return SQLiteStore(url)
+    return SQLiteStore(url, prefix=_prefix())
+
+
+def make_async_store(url: str | None = None) -> IdempotencyStore | AsyncIdempotencyStore:
+    """Like `make_store`, but Redis gets the native `AsyncRedisStore` (for async frameworks).
+
+    SQLite and SQL stores stay synchronous: `Receiver.handle_async` runs them in worker threads.
+    """
+    url = _store_url(url)
+    if _is_redis(url):
+        from webhook_kit.idempotency.redis import AsyncRedisStore
+
+        return AsyncRedisStore(url, prefix=_prefix())
+    return make_store(url)
 
 
 def _events_db() -> sqlite3.Connection:
@@ -71,7 +107,7 @@ def _events_db() -> sqlite3.Connection:
 def record(provider: str, event: Any) -> None:
     """Append `event` to the events table, failing once first if the payload asks for it."""
     payload = event.payload if isinstance(event, UnknownEvent) else event.model_dump(mode="json")
-    with _lock, _events_db() as connection:
+    with _lock, closing(_events_db()) as connection:
         token = payload.get("fail_once")
         if token is not None:
             inserted = connection.execute(
@@ -86,8 +122,13 @@ def record(provider: str, event: Any) -> None:
     logger.info("%s %s processed", provider, event.event_type)
 
 
-def make_receivers(store: IdempotencyStore | None = None) -> dict[str, Receiver]:
-    """One receiver per provider, sharing `store`, each recording every event it receives."""
+def make_receivers(
+    store: IdempotencyStore | AsyncIdempotencyStore | None = None,
+) -> dict[str, Receiver]:
+    """One receiver per provider, sharing `store`, each recording every event it receives.
+
+    Without a `store`, `make_store` picks one from the environment.
+    """
     store = store if store is not None else make_store()
     receivers = {}
     for name, provider in providers.PROVIDERS.items():

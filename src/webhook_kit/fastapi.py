@@ -158,7 +158,7 @@ def openapi_request_body(provider: Provider | str) -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "description": (
-                f"A {preset.title} delivery, signed; event types not listed are acknowledged "
+                f"A signed {preset.title} delivery; event types not listed are acknowledged "
                 "as unknown events."
             ),
             "content": {"application/json": {"schema": _event_schema(preset)}},

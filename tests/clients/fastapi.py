@@ -2,7 +2,7 @@
 
 httpx's `ASGITransport` rather than starlette's `TestClient`, which now wants the `httpx2`
 package and warns (an error here) with plain httpx. The `verified_event` dependency is not a
-client: it verifies and parses only (no store, no handlers), so `tests/test_fastapi.py` pins its
+client: it verifies and parses only (no store, no handlers), so `tests/test_adapters.py` pins its
 own, smaller contract.
 """
 

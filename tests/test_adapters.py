@@ -1,0 +1,413 @@
+"""What the framework adapters promise beyond the receiver contract in `test_receiver.py`.
+
+Raw bodies, streamed and declared sizes, the missing-framework message, FastAPI's OpenAPI
+document and `verified_event` dependency, and Flask's endpoint names and store check. Streams are
+driven through each framework's own server interface (WSGI environ, ASGI scope), so what the
+app reads is observable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, NamedTuple
+
+import flask
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from tests.receiving import CLIENTS, SECRETS
+from webhook_kit import MemoryStore, Receiver, providers, testing
+from webhook_kit.fastapi import openapi_request_body, verified_event, webhook_router
+from webhook_kit.flask import webhook_blueprint, webhook_view
+from webhook_kit.idempotency import AsyncThreadedStore
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMIT = 4096
+FIRST_EVENT = {name: testing.event_types(name)[0] for name in providers.PROVIDERS}
+
+
+# Raw-body integrity, through every client
+
+
+def _odd_key_order(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _odd_key_order(node[key]) for key in reversed(list(node))}
+    if isinstance(node, list):
+        return [_odd_key_order(item) for item in node]
+    return node
+
+
+def _with_note(payload: dict[str, Any], note: str) -> dict[str, Any]:
+    return payload | {"note": note}
+
+
+#: name -> (raw body from a sample, the value the handler must see in the extra field "note")
+ODD_BODIES: dict[str, Callable[[dict[str, Any]], tuple[bytes, str]]] = {
+    "spacing": lambda p: (
+        json.dumps(_with_note(p, "x"), indent=3, separators=(" ,  ", " :\t")).encode() + b"\n",
+        "x",
+    ),
+    "key-order": lambda p: (json.dumps(_odd_key_order(_with_note(p, "y"))).encode(), "y"),
+    "non-ascii": lambda p: (
+        json.dumps(_with_note(p, "Grüße — ñ 漢字 🎉"), ensure_ascii=False).encode(),
+        "Grüße — ñ 漢字 🎉",
+    ),
+    "escaped": lambda p: (json.dumps(_with_note(p, "é ☃")).encode(), "é ☃"),
+    "decimal": lambda p: (
+        json.dumps(_with_note(p, "1547.50")).encode()[:-1] + b', "amount": 1547.50}',
+        "1547.50",
+    ),
+}
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("variant", list(ODD_BODIES))
+@pytest.mark.parametrize("provider", list(providers.PROVIDERS))
+def test_raw_body_that_reserialises_differently_verifies(
+    client: str, variant: str, provider: str
+) -> None:
+    """A signed body that JSON would re-serialise differently is verified as received: 200."""
+    body, note = ODD_BODIES[variant](testing.sample(provider, FIRST_EVENT[provider]))
+    # An adapter that verified a re-serialisation (JSON.stringify's form here) would fail.
+    assert json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False) != body.decode()
+    receiver = Receiver(provider, secret=SECRETS[provider], store=MemoryStore())
+    seen: list[Any] = []
+    receiver.on(FIRST_EVENT[provider])(seen.append)
+    reply = CLIENTS[client](receiver)(*testing.signed_delivery(provider, SECRETS[provider], body))
+    assert (reply.status, reply.body) == (200, {"status": "processed"})
+    [event] = seen
+    assert event.model_extra["note"] == note
+
+
+# Streamed (chunked) and declared sizes, through each adapter's server interface
+
+
+class Sent(NamedTuple):
+    """What the app answered, and how many body chunks it pulled from the server."""
+
+    status: int
+    body: dict[str, Any]
+    reads: int
+
+
+#: Deliver `chunks` to the receiver's route with `headers`; `length` is the declared
+#: Content-Length, or None to stream the body without one (chunked).
+RawSend = Callable[[Receiver, list[bytes], Mapping[str, str], "int | None"], Sent]
+
+
+class CountingInput(io.RawIOBase):
+    """A WSGI input stream over `chunks` that counts the reads which returned body bytes."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.pending = list(chunks)
+        self.reads = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self.pending:
+            return 0
+        chunk = self.pending.pop(0)
+        size = min(len(buffer), len(chunk))
+        buffer[:size] = chunk[:size]
+        if size < len(chunk):
+            self.pending.insert(0, chunk[size:])
+        self.reads += 1
+        return size
+
+
+def flask_send(
+    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+) -> Sent:
+    """The Flask blueprint, called as gunicorn calls it (chunked: ``wsgi.input_terminated``)."""
+    app = flask.Flask(__name__)
+    app.register_blueprint(webhook_blueprint(receiver))
+    stream = CountingInput(chunks)
+    environ = EnvironBuilder(
+        path=f"/webhooks/{receiver.provider.name}", method="POST", headers=dict(headers)
+    ).get_environ()
+    environ["wsgi.input"] = io.BufferedReader(stream, 1024)
+    environ.pop("CONTENT_LENGTH", None)
+    if length is None:
+        environ["wsgi.input_terminated"] = True
+    else:
+        environ["CONTENT_LENGTH"] = str(length)
+    app_iter, status, _ = run_wsgi_app(app, environ, buffered=True)
+    content = b"".join(app_iter)
+    return Sent(int(status.split()[0]), json.loads(content), stream.reads)
+
+
+def fastapi_send(
+    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+) -> Sent:
+    """The FastAPI router, called as uvicorn calls it (chunked: no content-length header)."""
+    app = FastAPI()
+    app.include_router(webhook_router(receiver))
+    path = f"/webhooks/{receiver.provider.name}"
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    if length is None:
+        raw_headers.append((b"transfer-encoding", b"chunked"))
+    else:
+        raw_headers.append((b"content-length", str(length).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw_headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    pending = list(chunks)
+    reads = 0
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        if not pending:
+            return {"type": "http.disconnect"}
+        reads += 1
+        return {"type": "http.request", "body": pending.pop(0), "more_body": bool(pending)}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    [start] = [m for m in messages if m["type"] == "http.response.start"]
+    content = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return Sent(start["status"], json.loads(content), reads)
+
+
+RAW: dict[str, RawSend] = {"flask": flask_send, "fastapi": fastapi_send}
+
+
+@pytest.fixture(params=list(RAW))
+def raw_send(request: pytest.FixtureRequest) -> RawSend:
+    """Each installed adapter, driven through its framework's server interface."""
+    return RAW[request.param]
+
+
+def _imggo(receiver_log: list[Any]) -> Receiver:
+    receiver = Receiver("imggo", secret=SECRETS["imggo"], store=MemoryStore(), max_body_size=LIMIT)
+    receiver.on("job.completed")(receiver_log.append)
+    return receiver
+
+
+def _chunks(body: bytes, size: int = 1000) -> list[bytes]:
+    return [body[i : i + size] for i in range(0, len(body), size)]
+
+
+def test_chunked_body_under_the_limit_is_read_whole(raw_send: RawSend) -> None:
+    """A body streamed in several chunks without Content-Length is read whole and processed."""
+    seen: list[Any] = []
+    payload = testing.sample("imggo", "job.completed") | {"pad": "p" * 2500}
+    body, headers = testing.signed_delivery("imggo", SECRETS["imggo"], payload)
+    assert len(_chunks(body)) >= 3
+    sent = raw_send(_imggo(seen), _chunks(body), headers, None)
+    assert (sent.status, sent.body) == (200, {"status": "processed"})
+    assert len(seen) == 1
+
+
+def test_chunked_body_over_the_limit_is_413(raw_send: RawSend) -> None:
+    """A body streamed without Content-Length is refused with 413 once it passes the limit."""
+    seen: list[Any] = []
+    payload = testing.sample("imggo", "job.completed") | {"pad": "p" * (LIMIT * 4)}
+    body, headers = testing.signed_delivery("imggo", SECRETS["imggo"], payload)
+    chunks = _chunks(body)
+    sent = raw_send(_imggo(seen), chunks, headers, None)
+    assert (sent.status, sent.body["error"]) == (413, "payload_too_large")
+    assert sent.reads < len(chunks)  # it stopped reading past the limit
+    assert not seen
+
+
+def test_declared_length_over_the_limit_is_refused_before_reading(raw_send: RawSend) -> None:
+    """A Content-Length over the limit is 413 without a single body read."""
+    seen: list[Any] = []
+    body, headers = testing.signed_delivery("imggo", SECRETS["imggo"], b"{" + b" " * LIMIT + b"}")
+    sent = raw_send(_imggo(seen), _chunks(body), headers, len(body))
+    assert (sent.status, sent.body["error"], sent.reads) == (413, "payload_too_large", 0)
+    assert not seen
+
+
+# The message when a framework is missing
+
+_BLOCKED_IMPORT = """
+import sys
+
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name == {framework!r} or name.startswith({framework!r} + "."):
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Missing())
+import webhook_kit  # the root never needs a framework
+try:
+    import webhook_kit.{module}
+except ImportError as exc:
+    print(exc)
+else:
+    print("imported")
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "framework", "extra"),
+    [("flask", "flask", "flask"), ("fastapi", "fastapi", "fastapi")],
+)
+def test_missing_framework_names_the_extra(module: str, framework: str, extra: str) -> None:
+    """Importing an adapter without its framework raises ImportError naming the extra."""
+    code = _BLOCKED_IMPORT.format(framework=framework, module=module)
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"pip install 'webhook-kit[{extra}]'" in result.stdout, result.stdout
+
+
+# FastAPI: the OpenAPI document and the verified_event dependency
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    yield node
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    for child in children:
+        yield from _walk(child)
+
+
+def test_openapi_request_body_is_each_providers_event_union() -> None:
+    """The OpenAPI document builds, and each route's body lists every event type of its provider."""
+    app = FastAPI()
+    app.include_router(
+        webhook_router([Receiver(name, secret=SECRETS[name]) for name in providers.PROVIDERS])
+    )
+    document = app.openapi()
+    for name, provider in providers.PROVIDERS.items():
+        operations = document["paths"][f"/webhooks/{name}"]
+        assert list(operations) == ["post"]  # the 405 methods stay out of the document
+        schema = operations["post"]["requestBody"]["content"]["application/json"]["schema"]
+        variants = schema.get("oneOf", [schema])
+        type_field = next(iter(provider.event_types.values())).type_field
+        listed = {variant["properties"][type_field]["const"] for variant in variants}
+        assert listed == set(provider.event_types), name
+    refs = {n["$ref"] for n in _walk(document) if isinstance(n, dict) and "$ref" in n}
+    schemas = document.get("components", {}).get("schemas", {})
+    assert {ref.removeprefix("#/components/schemas/") for ref in refs} <= set(schemas)
+
+
+#: A user's own endpoint, written as in docs/fastapi.md: the dependency in a module-level alias.
+USER_RECEIVER = Receiver("struktr", secret=SECRETS["struktr"], max_body_size=LIMIT)
+VerifiedStruktrEvent = Annotated[Any, Depends(verified_event(USER_RECEIVER))]
+user_app = FastAPI()
+
+
+def post_user_app(body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+    """POST to the user's endpoint in-process, over httpx's ASGI transport."""
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=user_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.post("/hooks/struktr", content=body, headers=dict(headers))
+
+    return asyncio.run(send())
+
+
+@user_app.post("/hooks/struktr", openapi_extra=openapi_request_body("struktr"))
+async def user_hook(event: VerifiedStruktrEvent) -> dict[str, str]:
+    """The user's handler: it sees only verified, typed events."""
+    return {"model": type(event).__name__, "id": event.data.id}
+
+
+def test_verified_event_gives_the_endpoint_the_typed_event() -> None:
+    """A user's endpoint with the dependency receives the verified event as its model."""
+    body, headers = testing.signed_delivery("struktr", SECRETS["struktr"], "document.completed")
+    response = post_user_app(body, headers)
+    assert (response.status_code, response.json()) == (
+        200,
+        {"model": "DocumentCompleted", "id": "doc_abc123"},
+    )
+    user_app.openapi()  # the user's route documents the event union too
+
+
+def _tampered() -> testing.Delivery:
+    body, headers = testing.signed_delivery("struktr", SECRETS["struktr"], "document.completed")
+    return testing.Delivery(body.replace(b"doc_abc123", b"doc_abc124"), headers)
+
+
+def _invalid() -> testing.Delivery:
+    return testing.signed_delivery("struktr", SECRETS["struktr"], b'{"event": "batch.progress"}')
+
+
+def _too_large() -> testing.Delivery:
+    body = json.dumps(testing.sample("struktr", "batch.progress") | {"pad": "p" * LIMIT})
+    return testing.signed_delivery("struktr", SECRETS["struktr"], body.encode())
+
+
+@pytest.mark.parametrize(
+    ("make", "status", "code"),
+    [
+        (_tampered, 401, "signature_mismatch"),
+        (lambda: testing.Delivery(b"{}", {}), 401, "missing_header"),
+        (_invalid, 400, "invalid_payload"),
+        (_too_large, 413, "payload_too_large"),
+    ],
+    ids=["tampered", "unsigned", "invalid", "too-large"],
+)
+def test_verified_event_refuses_bad_deliveries(
+    make: Callable[[], testing.Delivery], status: int, code: str
+) -> None:
+    """Bad input never reaches the endpoint: 401/400/413 with detail {"error": code, ...}."""
+    body, headers = make()
+    response = post_user_app(body, headers)
+    assert response.status_code == status
+    detail = response.json()["detail"]
+    assert detail["error"] == code
+    assert detail["message"]
+    assert SECRETS["struktr"] not in response.text
+
+
+# Flask: endpoint names, and the store check
+
+
+def test_flask_url_for_finds_each_receiver() -> None:
+    """`url_for("webhooks.<segment>")` gives each receiver's URL, for a name or a mapping."""
+
+    app = flask.Flask(__name__)
+    struktr = Receiver("struktr", secret=SECRETS["struktr"])
+    app.register_blueprint(webhook_blueprint(struktr))
+    app.register_blueprint(
+        webhook_blueprint({"billing": struktr}, name="hooks", url_prefix="/in"),
+    )
+    with app.test_request_context():
+        assert flask.url_for("webhooks.struktr") == "/webhooks/struktr"
+        assert flask.url_for("hooks.billing") == "/in/billing"
+
+
+def test_flask_refuses_an_async_store() -> None:
+    """An async store given to the Flask view or blueprint is a TypeError naming the fix."""
+    receiver = Receiver(
+        "struktr", secret=SECRETS["struktr"], store=AsyncThreadedStore(MemoryStore())
+    )
+    with pytest.raises(TypeError, match="synchronous counterpart"):
+        webhook_view(receiver)
+    with pytest.raises(TypeError, match="async store"):
+        webhook_blueprint({"struktr": receiver})
