@@ -13,8 +13,11 @@ the environment:
 - ``WEBHOOK_KIT_EVENTS_DB``: the SQLite file the handlers append each event to (default
   ``events.sqlite3``), so you (and the end-to-end tests) can see what was processed.
 
-A handler fails on purpose, once, for a payload carrying ``"fail_once": "<token>"``: the
-end-to-end tests use it to show that a failed delivery is processed by the provider's retry.
+- ``WEBHOOK_KIT_LEASE``: seconds a delivery stays claimed while its handler runs (default 60).
+
+A handler fails on purpose, once, for a payload carrying ``"fail_once": "<token>"``, and hangs for
+a minute, once, for ``"hang_once": "<token>"``: the end-to-end tests use them to show that a failed
+delivery, or one whose worker was killed, is processed by the provider's retry.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from contextlib import closing
 from typing import Any
 
@@ -34,7 +38,7 @@ from webhook_kit import (
     UnknownEvent,
     providers,
 )
-from webhook_kit.idempotency import DEFAULT_PREFIX
+from webhook_kit.idempotency import DEFAULT_LEASE, DEFAULT_PREFIX
 
 __all__ = ["DEV_SECRETS", "make_async_store", "make_receivers", "make_store", "record"]
 
@@ -104,17 +108,25 @@ def _events_db() -> sqlite3.Connection:
     return connection
 
 
+def _first_time(token: str) -> bool:
+    """Whether `token` is seen for the first time (by any process sharing the events file)."""
+    with _lock, closing(_events_db()) as connection:
+        return bool(
+            connection.execute("INSERT OR IGNORE INTO failures VALUES (?)", (token,)).rowcount
+        )
+
+
 def record(provider: str, event: Any) -> None:
     """Append `event` to the events table, failing once first if the payload asks for it."""
     payload = event.payload if isinstance(event, UnknownEvent) else event.model_dump(mode="json")
+    hang = payload.get("hang_once")
+    if hang is not None and _first_time(f"hang:{hang}"):
+        _first_time(f"pid:{hang}:{os.getpid()}")  # which worker to kill
+        time.sleep(60)  # until the test kills this worker
+    fail = payload.get("fail_once")
+    if fail is not None and _first_time(str(fail)):
+        raise RuntimeError(f"failing once on purpose for {fail!r}")
     with _lock, closing(_events_db()) as connection:
-        token = payload.get("fail_once")
-        if token is not None:
-            inserted = connection.execute(
-                "INSERT OR IGNORE INTO failures VALUES (?)", (str(token),)
-            ).rowcount
-            if inserted:
-                raise RuntimeError(f"failing once on purpose for {token!r}")
         connection.execute(
             "INSERT INTO events VALUES (?, ?, ?)",
             (provider, event.event_type, repr(payload)),
@@ -130,6 +142,7 @@ def make_receivers(
     Without a `store`, `make_store` picks one from the environment.
     """
     store = store if store is not None else make_store()
+    lease = float(os.environ.get("WEBHOOK_KIT_LEASE", DEFAULT_LEASE))
     receivers = {}
     for name, provider in providers.PROVIDERS.items():
         variable = f"{name.upper()}_WEBHOOK_SECRET"
@@ -137,7 +150,7 @@ def make_receivers(
         if not secret:
             logger.warning("%s is not set: using a development secret", variable)
             secret = DEV_SECRETS[name]
-        receiver = Receiver(provider, secret=secret, store=store)
+        receiver = Receiver(provider, secret=secret, store=store, lease=lease)
 
         def handle(event: Any, name: str = name) -> None:
             record(name, event)
