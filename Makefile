@@ -1,12 +1,12 @@
 # Two entry points, both self-contained on a machine with only python3 and make:
-#   make demo   sign, verify and tamper with a sample delivery for every scheme
-#   make test   lint, format check, mypy --strict and the whole pytest suite
+#   make demo   a tour: a local receiver, every documented event, and the deliveries to refuse
+#   make test   lint, format check, mypy --strict, the docs build and the whole pytest suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck docs pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
+
+# The documentation site (mkdocs.yml), strict: a broken link or API reference fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -35,4 +39,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/stores.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis site

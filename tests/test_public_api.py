@@ -8,6 +8,14 @@ import sys
 import webhook_kit
 
 EXPORTED = {
+    "DeadLetter",
+    "DeadLetterStore",
+    "Replayed",
+    "SQLiteDeadLetters",
+    "replay",
+    "Defer",
+    "QueuedDelivery",
+    "QueueUnavailableError",
     "AsyncIdempotencyStore",
     "IdempotencyStore",
     "LeaseLostError",

@@ -7,12 +7,15 @@ imported from here, so ``import webhook_kit`` needs only pydantic.
 
 from __future__ import annotations
 
+from .deadletters import DeadLetter, DeadLetterStore, Replayed, SQLiteDeadLetters, replay
+from .defer import Defer, QueuedDelivery
 from .errors import (
     LeaseLostError,
     MalformedHeaderError,
     MissingHeaderError,
     PayloadError,
     PayloadTooLargeError,
+    QueueUnavailableError,
     SignatureMismatchError,
     StoreUnavailableError,
     TimestampOutOfToleranceError,
@@ -35,6 +38,9 @@ from .signatures import (
 __all__ = [
     "AsyncIdempotencyStore",
     "Body",
+    "DeadLetter",
+    "DeadLetterStore",
+    "Defer",
     "EventModel",
     "HeadersLike",
     "HexHmacVerifier",
@@ -47,7 +53,11 @@ __all__ = [
     "PayloadError",
     "PayloadTooLargeError",
     "Provider",
+    "QueueUnavailableError",
+    "QueuedDelivery",
     "Receiver",
+    "Replayed",
+    "SQLiteDeadLetters",
     "SQLiteStore",
     "Secret",
     "SignatureMismatchError",
@@ -58,4 +68,5 @@ __all__ = [
     "VerificationError",
     "Verifier",
     "WebhookError",
+    "replay",
 ]

@@ -12,6 +12,7 @@
     PayloadTooLargeError               413  the body is over the receiver's size limit
     StoreUnavailableError              503  the idempotency store cannot be reached: retry later
     LeaseLostError                     409  complete() after the lease expired and was taken over
+    QueueUnavailableError              503  a deferred delivery was not accepted by the task queue
 
 Messages say what went wrong and what to check; they never contain a secret or the signature
 we expected, so they are safe to log and to return to the sender.
@@ -27,6 +28,7 @@ __all__ = [
     "MissingHeaderError",
     "PayloadError",
     "PayloadTooLargeError",
+    "QueueUnavailableError",
     "SignatureMismatchError",
     "StoreUnavailableError",
     "TimestampOutOfToleranceError",
@@ -158,3 +160,15 @@ class PayloadTooLargeError(WebhookError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the body is larger than the {limit} byte limit")
         self.limit = limit
+
+
+class QueueUnavailableError(WebhookError):
+    """The task queue did not accept a deferred delivery: answer 503 so the provider retries later.
+
+    Raised by a `Defer` (such as `webhook_kit.celery.CeleryDefer`) when the broker is unreachable,
+    refuses the message or does not confirm it in time. Nothing was queued, so nothing may be
+    acknowledged: the provider's retry is the only copy of the delivery.
+    """
+
+    status_code: ClassVar[int] = 503
+    code: ClassVar[str] = "queue_unavailable"

@@ -5,6 +5,10 @@ idempotency claim -> dispatch to the handlers -> complete (or release on failure
 translate their framework's request into `Receiver.handle` (or `handle_async`) and the `Outcome`
 back into a response.
 
+With ``defer=`` (see `webhook_kit.defer`), the request stops after parse: the verified delivery
+is handed to a task queue and acknowledged with 202 once the queue has accepted it. A worker then
+runs the rest (claim -> dispatch -> complete or release) with `Receiver.process`.
+
 The status codes tell the provider what to do next:
 
 =====================================================  ======  ==============
@@ -19,6 +23,8 @@ body over the limit                                    413     no
 idempotency store unreachable                          503     no (Retry-After)
 a handler raised                                       500     once per attempt; released
 method other than POST                                 405     no
+with ``defer``: verified and accepted by the queue     202     later, in a worker
+with ``defer``: the queue did not accept it            503     no (Retry-After)
 =====================================================  ======  ==============
 """
 
@@ -34,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from ._headers import HeadersLike
+from .defer import Defer, QueuedDelivery, keep_headers, kept_header_names
 from .errors import PayloadTooLargeError, StoreUnavailableError, WebhookError
 from .events import UnknownEvent
 from .idempotency import (
@@ -48,7 +55,7 @@ from .idempotency import (
     store_key,
 )
 from .providers import Provider, get
-from .signatures import Body, Secret
+from .signatures import Body, Now, Secret
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "Handler", "Outcome", "Receiver"]
 
@@ -85,6 +92,12 @@ class _Stop(Exception):  # control flow inside the pipeline, never escapes
         self.outcome = outcome
 
 
+class _HandlerFailed(_Stop):  # a 500, carrying the handler's exception for `process`
+    def __init__(self, error: Exception) -> None:
+        super().__init__(Outcome(500, {"error": "handler_failed"}))
+        self.error = error
+
+
 @dataclass
 class _Delivery:
     """What the pipeline knows about one request as it flows."""
@@ -100,6 +113,11 @@ class Receiver:
 
     Without a `store` there is no deduplication: every delivery, retries included, runs the
     handlers. Configure a store (`SQLiteStore` on one host) for exactly-once handling.
+
+    With a `defer` (such as `webhook_kit.celery.CeleryDefer`), `handle` queues each verified
+    delivery and answers 202; workers run the handlers with `process`. The store must then be
+    one that the web and worker processes share (`SQLiteStore` on one host, `RedisStore`,
+    `SQLStore`), and synchronous, since workers call `process`.
     """
 
     def __init__(
@@ -112,6 +130,7 @@ class Receiver:
         lease: float = DEFAULT_LEASE,
         retain: float = DEFAULT_RETAIN,
         retry_after: int = 30,
+        defer: Defer | None = None,
     ) -> None:
         if max_body_size <= 0:
             raise ValueError("max_body_size must be a positive number of bytes")
@@ -133,6 +152,10 @@ class Receiver:
         )
         self._handlers: dict[str, list[Handler]] = {}
         self._unknown: list[Handler] = []
+        self.defer = defer
+        self._kept_headers = kept_header_names(self) if defer is not None else frozenset()
+        if defer is not None:
+            defer.attach(self)  # last: the receiver is complete when a worker can find it
 
     def __repr__(self) -> str:
         return f"Receiver({self.provider.name!r}, store={self.store!r})"
@@ -172,7 +195,16 @@ class Receiver:
         if content_length is not None and content_length > self.max_body_size:
             raise PayloadTooLargeError(self.max_body_size)
 
-    def _admit(self, method: str, body: Body, headers: HeadersLike, delivery: _Delivery) -> None:
+    def _admit(
+        self,
+        method: str,
+        body: Body,
+        headers: HeadersLike,
+        delivery: _Delivery,
+        *,
+        now: Now | None = None,
+        verify: bool = True,
+    ) -> None:
         """Method, size, signature and payload checks: everything before the store."""
         if method.upper() != "POST":
             raise _Stop(
@@ -180,7 +212,8 @@ class Receiver:
             )
         if len(body) > self.max_body_size:
             raise PayloadTooLargeError(self.max_body_size)
-        self.verifier.verify(body, headers)
+        if verify:
+            self.verifier.verify(body, headers, now=now)
         event = self.provider.parse(body)
         delivery.event, delivery.event_type = event, event.event_type
         self.provider.check_event_header(event, headers)
@@ -229,11 +262,22 @@ class Receiver:
         delivery = _Delivery(time.perf_counter())
         try:
             self._admit(method, body, headers, delivery)
+            if self.defer is not None:
+                return self._log(delivery, self._submit(body, headers))
             return self._log(delivery, self._process(delivery))
         except _Stop as stop:
             return self._log(delivery, stop.outcome)
         except WebhookError as exc:
             return self._log(delivery, self._failure(exc))
+
+    def _submit(self, body: Body, headers: HeadersLike) -> Outcome:
+        """Queue a verified delivery: 202 once accepted; the defer raises if it was not."""
+        data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+        queued = QueuedDelivery(
+            self.provider.name, data, keep_headers(headers, self._kept_headers), time.time()
+        )
+        cast("Defer", self.defer).submit(queued)
+        return Outcome(202, {"status": "queued"})
 
     def _process(self, delivery: _Delivery) -> Outcome:
         if self.store is None:
@@ -263,7 +307,41 @@ class Receiver:
                     asyncio.run(_awaited(result))
             except Exception as exc:
                 logger.exception("webhook handler %s failed", _name(handler))
-                raise _Stop(Outcome(500, {"error": "handler_failed"})) from exc
+                raise _HandlerFailed(exc) from exc
+
+    # The worker side of a deferred delivery
+
+    def process(
+        self,
+        body: Body,
+        headers: HeadersLike,
+        *,
+        received_at: Now | None = None,
+        verify: bool = True,
+    ) -> Outcome:
+        """Run a queued delivery's handlers in a worker: claim, dispatch, complete or release.
+
+        The signature is checked again as of `received_at`, when the request was accepted (the
+        queue's retries may come long after the provider's timestamp tolerance), so a message
+        forged on the queue is refused; `verify=False` skips it (replaying dead letters after
+        the secret was rotated away). The outcome is what `handle` answers inline: 200
+        processed or duplicate, 409 while another worker holds the delivery or took it over,
+        503 if the store is down (retry those later), 401 or 400 for a message that can never
+        succeed. A handler's exception is not turned into 500: it propagates, after the claim
+        was released, so that the queue retries it.
+        """
+        delivery = _Delivery(time.perf_counter())
+        try:
+            self._admit("POST", body, headers, delivery, now=received_at, verify=verify)
+            return self._log(delivery, self._process(delivery))
+        except _HandlerFailed as failed:
+            self._log(delivery, failed.outcome)
+            error = failed.error
+        except _Stop as stop:
+            return self._log(delivery, stop.outcome)
+        except WebhookError as exc:
+            return self._log(delivery, self._failure(exc))
+        raise error  # the handler's own exception and traceback, for the queue to retry
 
     # The asynchronous path (FastAPI, Starlette, async Django)
 
@@ -274,6 +352,8 @@ class Receiver:
         delivery = _Delivery(time.perf_counter())
         try:
             self._admit(method, body, headers, delivery)
+            if self.defer is not None:  # publishing blocks: keep it off the event loop
+                return self._log(delivery, await asyncio.to_thread(self._submit, body, headers))
             return self._log(delivery, await self._process_async(delivery))
         except _Stop as stop:
             return self._log(delivery, stop.outcome)
@@ -309,7 +389,7 @@ class Receiver:
                         await result
             except Exception as exc:
                 logger.exception("webhook handler %s failed", _name(handler))
-                raise _Stop(Outcome(500, {"error": "handler_failed"})) from exc
+                raise _HandlerFailed(exc) from exc
 
 
 async def _awaited(result: Awaitable[None]) -> None:

@@ -1,0 +1,259 @@
+"""Celery integration: acknowledge webhooks once queued, run their handlers in Celery workers.
+
+::
+
+    from celery import Celery
+    from webhook_kit import Receiver
+    from webhook_kit.celery import CeleryDefer
+    from webhook_kit.deadletters import SQLiteDeadLetters
+
+    app = Celery("hooks", broker="amqp://...")
+    app.conf.broker_transport_options = {"confirm_publish": True}  # RabbitMQ: publisher confirms
+    defer = CeleryDefer(app, dead_letters=SQLiteDeadLetters("dead-letters.sqlite3"))
+    receiver = Receiver("struktr", secret=secret, store=store, defer=defer)
+
+The web process answers 202 once the broker has accepted the message, 503 (Retry-After) if it
+has not. Workers (``celery -A yourmodule worker``) import the same module, so the same receivers
+attach to the same `CeleryDefer`, and its task finds each delivery's receiver by provider name.
+
+The task is registered on your app as ``webhook_kit.process`` with ``acks_late`` and
+``reject_on_worker_lost``: a worker that dies mid-task leaves the message unacknowledged, the
+broker delivers it again, and the idempotency store makes sure the handlers complete once. A
+handler that raises is retried with exponential backoff, up to `max_attempts` attempts; then the
+delivery goes to the dead letters (`webhook_kit.deadletters`), from where `replay` runs it again.
+A delivery that can never succeed (its signature or payload is refused) goes there at once.
+
+Messages are JSON (provider name, base64 raw body, verification headers, receipt time): no
+pickle, and the worker parses the body with its own models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+try:
+    import celery  # type: ignore[import-untyped]  # no stubs: `celery.Celery` is Any here
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        "webhook_kit.celery needs Celery, which is not installed: pip install 'webhook-kit[celery]'"
+    ) from exc
+
+from .deadletters import DeadLetter, DeadLetterStore, describe
+from .defer import QueuedDelivery
+from .errors import QueueUnavailableError
+from .idempotency import store_key
+from .receiver import Receiver
+
+__all__ = ["DEFAULT_TASK_NAME", "CeleryDefer"]
+
+logger = logging.getLogger("webhook_kit")
+
+DEFAULT_TASK_NAME = "webhook_kit.process"
+"""The name the processing task is registered under on the Celery app."""
+
+_AMQP_SCHEMES = {"amqp", "amqps", "pyamqp"}
+
+
+class CeleryDefer:
+    """A `Defer` that publishes each verified delivery to Celery and processes it in a worker.
+
+    - `dead_letters`: where deliveries go after `max_attempts` failed attempts.
+    - `queue`: the Celery queue to publish to (default: the app's default queue).
+    - `max_attempts`, `first_retry`, `max_retry`: a failing delivery is attempted up to
+      `max_attempts` times, waiting `first_retry` seconds after the first failure, doubling each
+      time, at most `max_retry`. Waiting for another worker's lease (409) is not an attempt.
+    - `publish_timeout`, `publish_retries`: how long publishing may take, and how many times it
+      is retried, before the request is answered 503. Keep their product well under the
+      providers' request timeouts (10 to 30 s).
+
+    On RabbitMQ the app must enable publisher confirms (``broker_transport_options =
+    {"confirm_publish": True}``), so that "accepted" means the broker has the message; without
+    them `ValueError` is raised here. On Redis, accepted means the ``LPUSH`` was answered: the
+    message is as durable as the server's persistence settings (see ``docs/deferred.md``).
+    """
+
+    def __init__(
+        self,
+        app: celery.Celery,
+        *,
+        dead_letters: DeadLetterStore,
+        queue: str | None = None,
+        task_name: str = DEFAULT_TASK_NAME,
+        max_attempts: int = 5,
+        first_retry: float = 10.0,
+        max_retry: float = 600.0,
+        publish_timeout: float = 2.0,
+        publish_retries: int = 2,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0 < first_retry <= max_retry:
+            raise ValueError("retry delays must be positive, with first_retry <= max_retry")
+        _require_confirms(app)
+        self.app = app
+        self.dead_letters = dead_letters
+        self.queue = queue
+        self.max_attempts = max_attempts
+        self.first_retry = first_retry
+        self.max_retry = max_retry
+        self.publish_timeout = publish_timeout
+        self.publish_retries = publish_retries
+        self._receivers: dict[str, Receiver] = {}
+
+        def process_delivery(task: Any, message: dict[str, Any], failures: int = 0) -> str:
+            return self._run(task, message, failures)
+
+        self.task: Any = app.task(
+            name=task_name,
+            bind=True,
+            acks_late=True,  # acknowledged after it ran: a crash mid-task leaves it queued
+            reject_on_worker_lost=True,  # prefork: a killed child's message is redelivered
+            serializer="json",
+            ignore_result=True,
+            max_retries=None,  # attempts are counted by `failures`, so waits do not count
+        )(process_delivery)
+
+    def __repr__(self) -> str:
+        return f"CeleryDefer({self.app.main!r}, receivers={sorted(self._receivers)!r})"
+
+    @property
+    def receivers(self) -> Mapping[str, Receiver]:
+        """The attached receivers by provider name (for `replay`)."""
+        return MappingProxyType(self._receivers)
+
+    def attach(self, receiver: Receiver) -> None:
+        """Remember `receiver` under its provider's name, where the worker's task finds it."""
+        name = receiver.provider.name
+        if self._receivers.get(name, receiver) is not receiver:
+            raise ValueError(
+                f"a receiver for {name!r} is already attached to this CeleryDefer: "
+                "use one CeleryDefer (with its own task_name) per receiver of the same provider"
+            )
+        self._receivers[name] = receiver
+
+    def submit(self, delivery: QueuedDelivery) -> None:
+        """Publish `delivery`; return once the broker accepted it, else `QueueUnavailableError`."""
+        try:
+            self.task.apply_async(
+                (delivery.to_message(),),
+                queue=self.queue,
+                serializer="json",
+                retry=True,
+                retry_policy={
+                    "max_retries": self.publish_retries,
+                    "interval_start": 0,
+                    "interval_step": 0.2,
+                    "interval_max": 0.5,
+                },
+                timeout=self.publish_timeout,
+                confirm_timeout=self.publish_timeout,
+            )
+        # Whatever stopped the publish (refused connection, timeout, a nack), the broker does not
+        # have the message: the only safe answer is "not accepted".
+        except Exception as exc:
+            logger.warning("webhook provider=%s not queued: %s", delivery.provider, describe(exc))
+            raise QueueUnavailableError(
+                f"the Celery broker did not accept the delivery ({describe(exc)}): "
+                "is it running and reachable? The provider retries after Retry-After."
+            ) from exc
+
+    def retry_delay(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th failed attempt: doubling, capped."""
+        return float(min(self.max_retry, self.first_retry * 2 ** (failures - 1)))
+
+    # The worker side
+
+    def _run(self, task: Any, message: dict[str, Any], failures: int) -> str:
+        delivery = QueuedDelivery.from_message(message)
+        receiver = self._receivers.get(delivery.provider)
+        try:
+            if receiver is None:
+                raise LookupError(
+                    f"no receiver for {delivery.provider!r} is attached in this worker: "
+                    "start it with the module that creates the receivers (celery -A module)"
+                )
+            outcome = receiver.process(
+                delivery.body, delivery.headers, received_at=delivery.received_at
+            )
+        except Exception as exc:  # a handler failed: retry, until the last attempt
+            return self._failed(task, delivery, failures + 1, "handler_failed", describe(exc))
+        reason = str(outcome.body.get("status") or outcome.body.get("error"))
+        if outcome.status == 200:
+            return reason
+        if outcome.status == 409:  # another worker holds it (or took it over): look again later
+            raise task.retry(args=(message, failures), countdown=receiver.retry_after)
+        error = str(outcome.body.get("message", reason))
+        if outcome.status >= 500:  # the idempotency store is down: retry, like a failure
+            return self._failed(task, delivery, failures + 1, reason, error)
+        # Refused signature or payload: retrying cannot help; keep it for a replay after a fix.
+        self._bury(task, delivery, reason, error, failures + 1)
+        return reason
+
+    def _failed(
+        self, task: Any, delivery: QueuedDelivery, attempts: int, reason: str, error: str
+    ) -> str:
+        if attempts >= self.max_attempts:
+            self._bury(task, delivery, reason, error, attempts)
+            return reason
+        delay = self.retry_delay(attempts)
+        logger.warning(
+            "webhook provider=%s attempt %d of %d failed (%s), retrying in %.1f s",
+            delivery.provider,
+            attempts,
+            self.max_attempts,
+            error,
+            delay,
+        )
+        raise task.retry(args=(delivery.to_message(), attempts), countdown=delay)
+
+    def _bury(
+        self, task: Any, delivery: QueuedDelivery, reason: str, error: str, attempts: int
+    ) -> None:
+        letter = DeadLetter(
+            id=self._letter_id(delivery),
+            provider=delivery.provider,
+            body=delivery.body,
+            headers=delivery.headers,
+            reason=reason,
+            error=error,
+            attempts=attempts,
+            received_at=delivery.received_at,
+        )
+        try:
+            self.dead_letters.add(letter)
+        except Exception as exc:  # not recorded: keep the message queued and try again later
+            logger.exception("webhook dead letter %s could not be recorded", letter.id)
+            raise task.retry(
+                args=(delivery.to_message(), attempts - 1), countdown=self.max_retry
+            ) from exc
+        logger.error(
+            "webhook provider=%s dead letter %s after %d attempt(s): %s",
+            delivery.provider,
+            letter.id,
+            attempts,
+            error,
+        )
+
+    def _letter_id(self, delivery: QueuedDelivery) -> str:
+        receiver = self._receivers.get(delivery.provider)
+        if receiver is not None:
+            delivery_id = receiver.provider.delivery_key(delivery.body, delivery.headers)
+            return str(store_key(receiver.provider.name, delivery_id))
+        return f"{delivery.provider}:sha256:{hashlib.sha256(delivery.body).hexdigest()}"
+
+
+def _require_confirms(app: celery.Celery) -> None:
+    """Refuse a RabbitMQ app without publisher confirms: "accepted" would mean "sent"."""
+    url = str(app.conf.broker_write_url or app.conf.broker_url or "amqp://")
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    options = app.conf.broker_transport_options or {}
+    if scheme in _AMQP_SCHEMES and not options.get("confirm_publish"):
+        raise ValueError(
+            "CeleryDefer on RabbitMQ needs publisher confirms, so that a delivery is acknowledged "
+            'only once the broker has it: set broker_transport_options={"confirm_publish": True} '
+            "on the Celery app before creating the CeleryDefer"
+        )

@@ -1,0 +1,306 @@
+"""Dead letters: deliveries that could not be processed, kept whole so they can be replayed.
+
+::
+
+    from webhook_kit.deadletters import SQLiteDeadLetters, replay
+
+    dead_letters = SQLiteDeadLetters("dead-letters.sqlite3")
+    for letter in dead_letters.all():
+        print(letter.id, letter.reason, letter.attempts, letter.error)
+    replay(receivers, dead_letters)               # every one, through today's handlers
+    replay(receivers, dead_letters, id="struktr:dlv_42")
+
+A `DeadLetter` keeps what is needed to run the delivery again: the raw body, the headers that
+verify it and carry its delivery id, and when it was received; and why it is here: a stable
+`reason` code (``"handler_failed"``, ``"invalid_payload"``, ...), the last `error` and the number
+of `attempts`. Its `id` is the delivery's idempotency key (``"struktr:dlv_42"``), so a delivery
+that fails again replaces its own record instead of adding a second one.
+
+`replay` runs letters through `Receiver.process`: the current models and handlers, the same
+idempotency store (a delivery processed meanwhile is a duplicate and is not run again). It checks
+the signature as of the time the delivery was received, so an edited record is refused; pass
+``verify=False`` for letters whose secret has since been rotated away.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from .errors import StoreUnavailableError
+from .idempotency import DEFAULT_TIMEOUT
+from .receiver import Receiver
+
+__all__ = ["DeadLetter", "DeadLetterStore", "Replayed", "SQLiteDeadLetters", "replay"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One delivery that could not be processed, with everything needed to replay it."""
+
+    #: The delivery's idempotency key, ``"<provider>:<delivery id>"``: one record per delivery.
+    id: str
+    #: The provider's name, to find the receiver that replays it.
+    provider: str
+    #: The raw body, exactly as received.
+    body: bytes = field(repr=False)
+    #: The headers needed to verify the body again and find its delivery id.
+    headers: Mapping[str, str] = field(repr=False)
+    #: Why it is here, a stable code: ``"handler_failed"``, ``"invalid_payload"``, ...
+    reason: str
+    #: The last error, for a human: ``"RuntimeError: ledger unreachable"``.
+    error: str
+    #: How many times processing was attempted.
+    attempts: int
+    #: When the request was received (seconds since the epoch).
+    received_at: float
+    #: When it was first, and last, recorded here.
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+
+
+class DeadLetterStore(Protocol):
+    """Where dead letters are kept; every operation is one atomic step."""
+
+    def add(self, letter: DeadLetter) -> None:
+        """Record `letter`, replacing the record with the same id (its `created_at` is kept)."""
+
+    def get(self, id: str) -> DeadLetter | None:
+        """The letter with this id, or None."""
+
+    def all(self, *, provider: str | None = None) -> list[DeadLetter]:
+        """Every letter (of one provider, if given), oldest first."""
+
+    def remove(self, id: str) -> bool:
+        """Delete the letter with this id; return whether there was one."""
+
+
+class SQLiteDeadLetters:
+    """A `DeadLetterStore` in a SQLite file (it may be the idempotency store's own file).
+
+    Safe across the threads and processes of one host, like `SQLiteStore`: WAL mode, one
+    autocommit statement per operation, a new connection after `fork`. An unreachable or locked
+    file raises `StoreUnavailableError` after `timeout` seconds.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        table: str = "webhook_kit_dead_letters",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._path = os.fspath(path)
+        if self._path in {"", ":memory:"} or "mode=memory" in self._path:
+            raise ValueError("SQLiteDeadLetters needs a file that every process can open")
+        if not _IDENTIFIER.match(table):
+            raise ValueError(f"table {table!r} must be a plain SQL identifier")
+        self.table = table
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        quoted = f'"{table}"'  # a checked identifier: the statements below are constants
+        self._insert = (
+            f"INSERT INTO {quoted} VALUES (:id, :provider, :body, :headers, :reason, "  # noqa: S608
+            ":error, :attempts, :received_at, :created_at, :updated_at) "
+            "ON CONFLICT (id) DO UPDATE SET body = excluded.body, headers = excluded.headers, "
+            "reason = excluded.reason, error = excluded.error, attempts = excluded.attempts, "
+            "received_at = excluded.received_at, updated_at = excluded.updated_at"
+        )
+        self._select = f"SELECT * FROM {quoted} "  # noqa: S608
+        self._delete = f"DELETE FROM {quoted} WHERE id = :id RETURNING id"  # noqa: S608
+        self._run("SELECT 1", {})  # open the file and make the table now, not on first failure
+
+    def __repr__(self) -> str:
+        return f"SQLiteDeadLetters({self._path!r}, table={self.table!r})"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        conn = sqlite3.connect(
+            self._path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{self.table}" ('
+                "id TEXT PRIMARY KEY NOT NULL, provider TEXT NOT NULL, body BLOB NOT NULL, "
+                "headers TEXT NOT NULL, reason TEXT NOT NULL, error TEXT NOT NULL, "
+                "attempts INTEGER NOT NULL, received_at REAL NOT NULL, "
+                "created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+            )
+        except BaseException:
+            conn.close()
+            raise
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _run(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                rows: list[tuple[Any, ...]] = self._connection().execute(sql, params).fetchall()
+                return rows
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailableError(
+                    f"dead letters in SQLite file {self._path!r} did not answer within "
+                    f"{self.timeout} s ({exc}): is the disk full or read-only, or the file locked?"
+                ) from exc
+
+    def add(self, letter: DeadLetter) -> None:
+        """Record `letter`, replacing the record with the same id (its `created_at` is kept)."""
+        self._run(
+            self._insert,
+            {
+                "id": letter.id,
+                "provider": letter.provider,
+                "body": letter.body,
+                "headers": json.dumps(dict(letter.headers)),
+                "reason": letter.reason,
+                "error": letter.error,
+                "attempts": letter.attempts,
+                "received_at": letter.received_at,
+                "created_at": letter.created_at,
+                "updated_at": letter.updated_at,
+            },
+        )
+
+    def get(self, id: str) -> DeadLetter | None:
+        """The letter with this id, or None."""
+        rows = self._run(self._select + "WHERE id = :id", {"id": id})
+        return _letter(rows[0]) if rows else None
+
+    def all(self, *, provider: str | None = None) -> list[DeadLetter]:
+        """Every letter (of one provider, if given), oldest first."""
+        where = "" if provider is None else "WHERE provider = :provider "
+        rows = self._run(self._select + where + "ORDER BY created_at, id", {"provider": provider})
+        return [_letter(row) for row in rows]
+
+    def remove(self, id: str) -> bool:
+        """Delete the letter with this id; return whether there was one."""
+        rows = self._run(self._delete, {"id": id})
+        return bool(rows)
+
+    def close(self) -> None:
+        """Close this process's connection; it is reopened if the store is used again."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+
+def _letter(row: tuple[Any, ...]) -> DeadLetter:
+    id_, provider, body, headers, reason, error, attempts, received, created, updated = row
+    return DeadLetter(
+        id=id_,
+        provider=provider,
+        body=bytes(body),
+        headers=json.loads(headers),
+        reason=reason,
+        error=error,
+        attempts=int(attempts),
+        received_at=float(received),
+        created_at=float(created),
+        updated_at=float(updated),
+    )
+
+
+def describe(error: BaseException) -> str:
+    """A one-line description of an exception for a dead letter: ``"RuntimeError: boom"``."""
+    return f"{type(error).__name__}: {error}"
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What replaying one letter did."""
+
+    id: str
+    #: ``"processed"`` or ``"duplicate"`` (the letter was removed), or why it was kept:
+    #: ``"handler_failed"``, ``"in_progress"``, ``"no_receiver"``, an error code.
+    result: str
+    #: The last error when it failed again.
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the delivery is now processed (and its letter removed)."""
+        return self.result in {"processed", "duplicate"}
+
+
+def replay(
+    receivers: Receiver | Mapping[str, Receiver] | Iterable[Receiver],
+    dead_letters: DeadLetterStore,
+    id: str | None = None,
+    *,
+    verify: bool = True,
+) -> list[Replayed]:
+    """Run one dead letter (`id`) or all of them through their receivers' handlers, once each.
+
+    `receivers` is one receiver, several, or a mapping from provider name to receiver. Each
+    letter goes through `Receiver.process` (verified as of its receipt unless ``verify=False``).
+    A processed letter, or one found already processed in the idempotency store, is removed;
+    one that fails again stays, with its attempts counted and its error updated. Raises
+    `KeyError` if `id` names no letter.
+    """
+    by_name = _by_provider(receivers)
+    if id is None:
+        letters = dead_letters.all()
+    else:
+        letter = dead_letters.get(id)
+        if letter is None:
+            raise KeyError(f"no dead letter {id!r}: list them with dead_letters.all()")
+        letters = [letter]
+    return [_replay_one(by_name, dead_letters, letter, verify=verify) for letter in letters]
+
+
+def _replay_one(
+    receivers: Mapping[str, Receiver],
+    dead_letters: DeadLetterStore,
+    letter: DeadLetter,
+    *,
+    verify: bool,
+) -> Replayed:
+    receiver = receivers.get(letter.provider)
+    if receiver is None:
+        return Replayed(letter.id, "no_receiver", f"no receiver for {letter.provider!r}")
+    try:
+        outcome = receiver.process(
+            letter.body, letter.headers, received_at=letter.received_at, verify=verify
+        )
+    except Exception as exc:  # a handler failed again: keep the letter, count the attempt
+        error = describe(exc)
+        dead_letters.add(_again(letter, "handler_failed", error))
+        return Replayed(letter.id, "handler_failed", error)
+    result = str(outcome.body.get("status") or outcome.body.get("error"))
+    if outcome.status == 200:
+        dead_letters.remove(letter.id)
+        return Replayed(letter.id, result)
+    error = str(outcome.body.get("message", result))
+    if outcome.status != 409:  # in progress elsewhere: not an attempt of ours
+        dead_letters.add(_again(letter, result, error))
+    return Replayed(letter.id, result, error)
+
+
+def _again(letter: DeadLetter, reason: str, error: str) -> DeadLetter:
+    return replace(
+        letter, reason=reason, error=error, attempts=letter.attempts + 1, updated_at=time.time()
+    )
+
+
+def _by_provider(
+    receivers: Receiver | Mapping[str, Receiver] | Iterable[Receiver],
+) -> dict[str, Receiver]:
+    if isinstance(receivers, Receiver):
+        return {receivers.provider.name: receivers}
+    if isinstance(receivers, Mapping):
+        return {receiver.provider.name: receiver for receiver in receivers.values()}
+    return {receiver.provider.name: receiver for receiver in receivers}

@@ -1,0 +1,126 @@
+"""Deferred processing: acknowledge a verified delivery once it is queued, run handlers later.
+
+::
+
+    receiver = Receiver("struktr", secret=secret, store=store, defer=CeleryDefer(celery_app, ...))
+
+With `defer`, `Receiver.handle` verifies and parses the request as usual, then hands a
+`QueuedDelivery` to the defer's `submit` and answers **202** once the queue has accepted it (or
+**503** with Retry-After when it has not: `QueueUnavailableError`). A worker later calls
+`Receiver.process` with the queued body and headers, which claims, dispatches and completes
+exactly like the inline path.
+
+A queued delivery is plain data that JSON carries: the provider's name, the raw body (base64 in
+JSON, so the bytes the signature covers survive exactly), the headers needed to verify and
+deduplicate it again (and only those: no cookies or credentials reach the queue), and the time
+it was received. No pickled model crosses the queue; the worker parses the body with its own
+models.
+
+`webhook_kit.celery` implements `Defer` on Celery. Anything with `attach` and `submit` will do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._headers import HeadersLike, get_header
+
+if TYPE_CHECKING:
+    from .receiver import Receiver
+
+__all__ = ["Defer", "QueuedDelivery", "kept_header_names"]
+
+#: The version of the message layout `QueuedDelivery.to_message` writes.
+MESSAGE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class QueuedDelivery:
+    """One verified delivery as it travels through a queue: provider, raw body, some headers."""
+
+    #: The receiver's provider name: the worker finds its receiver by it.
+    provider: str
+    #: The raw body, exactly as received and verified.
+    body: bytes = field(repr=False)
+    #: The headers needed to verify it again and find its delivery id.
+    headers: Mapping[str, str] = field(repr=False)
+    #: When the request was received (seconds since the epoch): verification runs as of then.
+    received_at: float
+
+    def to_message(self) -> dict[str, Any]:
+        """This delivery as JSON-ready data (the body in base64)."""
+        return {
+            "v": MESSAGE_VERSION,
+            "provider": self.provider,
+            "body": base64.b64encode(self.body).decode("ascii"),
+            "headers": dict(self.headers),
+            "received_at": self.received_at,
+        }
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> QueuedDelivery:
+        """Read what `to_message` wrote; `ValueError` if it is not such a message."""
+        try:
+            if message["v"] != MESSAGE_VERSION:
+                raise ValueError(f"unknown queued delivery version {message['v']!r}")
+            headers = message["headers"]
+            if not isinstance(headers, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+            ):
+                raise ValueError("headers must map strings to strings")
+            return cls(
+                provider=str(message["provider"]),
+                body=base64.b64decode(message["body"], validate=True),
+                headers=dict(headers),
+                received_at=float(message["received_at"]),
+            )
+        except (KeyError, TypeError, binascii.Error) as exc:
+            raise ValueError(f"not a queued webhook delivery: {exc!r}") from exc
+
+
+class Defer(Protocol):
+    """Where a receiver with `defer=` sends verified deliveries instead of running handlers."""
+
+    def attach(self, receiver: Receiver) -> None:
+        """Remember `receiver` (by provider name), so a worker can find it to process deliveries.
+
+        `Receiver.__init__` calls it once; raise `ValueError` if the name is taken.
+        """
+
+    def submit(self, delivery: QueuedDelivery) -> None:
+        """Queue `delivery` durably, returning only once the queue has accepted it.
+
+        Raise `QueueUnavailableError` if it was not accepted: the receiver answers 503 and the
+        provider retries. Called from a request thread (or a worker thread on async paths).
+        """
+
+
+def kept_header_names(receiver: Receiver) -> frozenset[str]:
+    """The lower-case names of the headers a queued delivery keeps for `receiver`.
+
+    Those the verifier signs (found by signing an empty object: `Verifier.sign` returns exactly
+    the headers `verify` reads), Standard Webhooks' ``svix-*`` spellings of ``webhook-*`` ones,
+    and the provider's delivery id, event type and timestamp headers.
+    """
+    provider = receiver.provider
+    names = {name.lower() for name in receiver.verifier.sign(b"{}")}
+    names |= {
+        "svix-" + name.removeprefix("webhook-") for name in names if name.startswith("webhook-")
+    }
+    optional = (provider.event_type_header, provider.timestamp_header)
+    names |= {name.lower() for name in (*provider.delivery_id_headers, *optional) if name}
+    return frozenset(names)
+
+
+def keep_headers(headers: HeadersLike, names: Iterable[str]) -> dict[str, str]:
+    """The headers among `names` (lower-case) that are present, under their lower-case names."""
+    kept = {}
+    for name in names:
+        value = get_header(headers, name, name)
+        if value is not None:
+            kept[name] = value
+    return kept

@@ -1,0 +1,185 @@
+"""The receiver's `defer` option and its worker side, `Receiver.process`, without a broker.
+
+`ListDefer` is the simplest real `Defer`: it keeps what it accepts in a list (or refuses
+everything, like a broker that is down). The Celery implementation runs on real brokers in
+``tests/test_celery.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import celery
+import pytest
+
+from tests.receiving import CLIENTS, SECRETS
+from webhook_kit import SQLiteStore, providers, testing
+from webhook_kit.celery import CeleryDefer
+from webhook_kit.deadletters import SQLiteDeadLetters
+from webhook_kit.defer import QueuedDelivery
+from webhook_kit.errors import QueueUnavailableError
+from webhook_kit.receiver import Receiver
+
+
+class ListDefer:
+    """A `Defer` that accepts into a list, or refuses every delivery while `down`."""
+
+    def __init__(self) -> None:
+        self.queued: list[QueuedDelivery] = []
+        self.receivers: dict[str, Receiver] = {}
+        self.down = False
+
+    def attach(self, receiver: Receiver) -> None:
+        self.receivers[receiver.provider.name] = receiver
+
+    def submit(self, delivery: QueuedDelivery) -> None:
+        if self.down:
+            raise QueueUnavailableError("the list is down")
+        self.queued.append(delivery)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    """A fresh SQLite store."""
+    store = SQLiteStore(tmp_path / "idempotency.sqlite3")
+    yield store
+    store.close()
+
+
+def receiver_with(name: str, store: Any, defer: ListDefer | None, calls: list[Any]) -> Receiver:
+    """A receiver for `name` whose every handler appends the event to `calls`."""
+    receiver = Receiver(name, secret=SECRETS[name], store=store, defer=defer, retry_after=9)
+    for event_type in receiver.provider.event_types:
+        receiver.on(event_type)(calls.append)
+    return receiver
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("name", ["struktr", "pulse", "imggo"])
+def test_deferred_delivery_is_202_and_queued_whole(client: str, name: str, store: Any) -> None:
+    """Through every adapter, a verified delivery is queued with its raw body and answered 202."""
+    defer, calls = ListDefer(), []
+    post = CLIENTS[client](receiver_with(name, store, defer, calls))
+    event_type = next(iter(providers.get(name).event_types))
+    body, headers = testing.signed_delivery(name, SECRETS[name], event_type)
+    reply = post(body, {**headers, "Cookie": "session=secret", "Authorization": "Bearer x"})
+    assert (reply.status, reply.body) == (202, {"status": "queued"})
+    [queued] = defer.queued
+    assert (queued.provider, queued.body, calls) == (name, body, [])
+    assert abs(queued.received_at - time.time()) < 5
+    signed = {k.lower(): v for k, v in headers.items() if k.lower() != "content-type"}
+    assert signed.items() <= queued.headers.items()
+    assert not {"cookie", "authorization", "content-type"} & set(queued.headers)
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+def test_queue_down_is_503_with_retry_after(client: str, store: Any) -> None:
+    """When the queue does not accept the delivery, the answer is 503 with Retry-After."""
+    defer, calls = ListDefer(), []
+    defer.down = True
+    post = CLIENTS[client](receiver_with("docextract", store, defer, calls))
+    reply = post(*testing.signed_delivery("docextract", SECRETS["docextract"], "job.completed"))
+    assert (reply.status, reply.body, reply.headers["retry-after"]) == (
+        503,
+        {"error": "queue_unavailable"},
+        "9",
+    )
+    assert (defer.queued, calls) == ([], [])
+
+
+def test_unverified_delivery_is_not_queued(store: Any) -> None:
+    """A delivery with a wrong signature is 401 and never reaches the queue."""
+    defer = ListDefer()
+    receiver = receiver_with("struktr", store, defer, [])
+    body, headers = testing.signed_delivery("struktr", "another-secret", "batch.progress")
+    assert receiver.handle(body, headers).status == 401
+    assert defer.queued == []
+
+
+def test_process_runs_the_handlers_once(store: Any) -> None:
+    """The worker side runs a queued delivery's handlers once; its duplicate is not run again."""
+    defer, calls = ListDefer(), []
+    receiver = receiver_with("pulse", store, defer, calls)
+    receiver.handle(*testing.signed_delivery("pulse", SECRETS["pulse"], "job.failed"))
+    [queued] = defer.queued
+    outcomes = [
+        receiver.process(queued.body, queued.headers, received_at=queued.received_at)
+        for _ in range(2)
+    ]
+    assert [o.body["status"] for o in outcomes] == ["processed", "duplicate"]
+    assert [event.event_type for event in calls] == ["job.failed"]
+
+
+def test_process_lets_a_handler_error_propagate_and_releases(store: Any) -> None:
+    """A failing handler's own exception reaches the queue, and the next attempt runs again."""
+    receiver = Receiver("imggo", secret=SECRETS["imggo"], store=store)
+    attempts: list[int] = []
+
+    @receiver.on("job.completed")
+    def flaky(event: Any) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise LookupError("first attempt fails")
+
+    body, headers = testing.signed_delivery("imggo", SECRETS["imggo"], "job.completed")
+    with pytest.raises(LookupError, match="first attempt fails"):
+        receiver.process(body, headers)
+    assert receiver.process(body, headers).body == {"status": "processed"}
+    assert len(attempts) == 2
+
+
+def test_process_verifies_as_of_receipt(store: Any) -> None:
+    """An hour-old Pulse delivery verifies as of its receipt, and a forged body never does."""
+    calls: list[Any] = []
+    receiver = receiver_with("pulse", store, None, calls)
+    received = time.time() - 3600
+    body, headers = testing.signed_delivery("pulse", SECRETS["pulse"], "job.failed", now=received)
+    assert receiver.process(body, headers).status == 401  # stale, as of now
+    forged = body.replace(b"{", b"{ ", 1)
+    assert receiver.process(forged, headers, received_at=received).status == 401
+    assert receiver.process(body, headers, received_at=received).status == 200
+    assert len(calls) == 1
+
+
+def test_queued_delivery_survives_json() -> None:
+    """A queued delivery goes through JSON and back byte for byte, non-UTF-8 bytes included."""
+    queued = QueuedDelivery("struktr", b'{"a":"\xc3\xa9"}\xff', {"x-struktr-delivery": "d"}, 1.5)
+    assert QueuedDelivery.from_message(json.loads(json.dumps(queued.to_message()))) == queued
+    with pytest.raises(ValueError, match="not a queued webhook delivery"):
+        QueuedDelivery.from_message({"v": 1, "provider": "struktr"})
+
+
+def test_two_receivers_of_one_provider_on_one_defer_are_refused(tmp_path: Path) -> None:
+    """The worker finds receivers by provider name, so a second one for a name is refused."""
+    app = celery.Celery("t", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    defer = CeleryDefer(app, dead_letters=SQLiteDeadLetters(tmp_path / "dead.sqlite3"))
+    Receiver("struktr", secret="a", defer=defer)
+    with pytest.raises(ValueError, match="already attached"):
+        Receiver("struktr", secret="b", defer=defer)
+
+
+def test_rabbitmq_without_publisher_confirms_is_refused(tmp_path: Path) -> None:
+    """On RabbitMQ, CeleryDefer needs confirm_publish, or "accepted" would only mean "sent"."""
+    app = celery.Celery("t", broker="amqp://guest:guest@127.0.0.1:1//", set_as_current=False)
+    letters = SQLiteDeadLetters(tmp_path / "dead.sqlite3")
+    with pytest.raises(ValueError, match="confirm_publish"):
+        CeleryDefer(app, dead_letters=letters)
+    app.conf.broker_transport_options = {"confirm_publish": True}
+    assert CeleryDefer(app, dead_letters=letters).receivers == {}
+
+
+def test_unreachable_broker_raises_queue_unavailable_quickly(tmp_path: Path) -> None:
+    """CeleryDefer.submit on a closed port raises QueueUnavailableError within its time limits."""
+    app = celery.Celery("t", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    app.conf.broker_connection_timeout = 1
+    defer = CeleryDefer(
+        app, dead_letters=SQLiteDeadLetters(tmp_path / "dead.sqlite3"), publish_retries=1
+    )
+    started = time.monotonic()
+    with pytest.raises(QueueUnavailableError, match="did not accept"):
+        defer.submit(QueuedDelivery("struktr", b"{}", {}, time.time()))
+    assert time.monotonic() - started < 5

@@ -1,0 +1,146 @@
+"""Dead letters: the SQLite record, and `replay` through the current handlers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.receiving import SECRETS
+from webhook_kit import SQLiteStore, testing
+from webhook_kit.deadletters import DeadLetter, SQLiteDeadLetters, replay
+from webhook_kit.idempotency import store_key
+from webhook_kit.receiver import Receiver
+
+
+@pytest.fixture
+def letters(tmp_path: Path) -> Iterator[SQLiteDeadLetters]:
+    """Dead letters in a fresh SQLite file."""
+    letters = SQLiteDeadLetters(tmp_path / "dead.sqlite3")
+    yield letters
+    letters.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    """A fresh idempotency store."""
+    store = SQLiteStore(tmp_path / "idempotency.sqlite3")
+    yield store
+    store.close()
+
+
+def letter_of(name: str, secret: str, delivery_id: str, **fields: Any) -> DeadLetter:
+    """A dead letter holding a real signed delivery of `name`, received an hour ago."""
+    received = time.time() - 3600
+    event = "job.failed" if name == "pulse" else "document.completed"
+    body, headers = testing.signed_delivery(
+        name, secret, event, delivery_id=delivery_id, now=received
+    )
+    options: dict[str, Any] = {
+        "reason": "handler_failed",
+        "error": "RuntimeError: boom",
+        "attempts": 5,
+    } | fields
+    return DeadLetter(
+        id=store_key(name, delivery_id),
+        provider=name,
+        body=body,
+        headers={k.lower(): v for k, v in headers.items()},
+        received_at=received,
+        **options,
+    )
+
+
+def receiver_for(name: str, store: Any, calls: list[Any], *, fail: bool = False) -> Receiver:
+    """A receiver whose handlers append to `calls`, or raise when `fail`."""
+    receiver = Receiver(name, secret=SECRETS[name], store=store)
+
+    def handle(event: Any) -> None:
+        if fail:
+            raise RuntimeError("still broken")
+        calls.append(event)
+
+    for event_type in receiver.provider.event_types:
+        receiver.on(event_type)(handle)
+    return receiver
+
+
+def test_record_round_trip_and_replacement(letters: SQLiteDeadLetters) -> None:
+    """A letter reads back whole; recording it again replaces it and keeps its creation time."""
+    letter = letter_of("struktr", SECRETS["struktr"], "d1", created_at=100.0, updated_at=100.0)
+    letters.add(letter)
+    assert letters.get(letter.id) == letter
+    letters.add(DeadLetter(**{**letter.__dict__, "attempts": 6, "updated_at": 200.0}))
+    [again] = letters.all()
+    assert (again.attempts, again.created_at, again.updated_at) == (6, 100.0, 200.0)
+    assert letters.all(provider="pulse") == []
+    assert letters.remove(letter.id) is True
+    assert (letters.remove(letter.id), letters.get(letter.id)) == (False, None)
+
+
+def test_replay_runs_each_letter_once_and_removes_it(
+    letters: SQLiteDeadLetters, store: SQLiteStore
+) -> None:
+    """Replaying all letters runs each through the handlers once, then removes them."""
+    for name, delivery_id in [("struktr", "a"), ("pulse", "b")]:
+        letters.add(letter_of(name, SECRETS[name], delivery_id))
+    calls: list[Any] = []
+    receivers = [receiver_for(name, store, calls) for name in ("struktr", "pulse")]
+    results = replay(receivers, letters)
+    assert sorted((r.id, r.result, r.done) for r in results) == [
+        ("pulse:b", "processed", True),
+        ("struktr:a", "processed", True),
+    ]
+    assert (len(calls), letters.all(), replay(receivers, letters)) == (2, [], [])
+
+
+def test_replay_of_a_delivery_processed_meanwhile_is_a_duplicate(
+    letters: SQLiteDeadLetters, store: SQLiteStore
+) -> None:
+    """A letter whose delivery the provider's retry already processed is not run again."""
+    letter = letter_of("pulse", SECRETS["pulse"], "m1")
+    letters.add(letter)
+    calls: list[Any] = []
+    receiver = receiver_for("pulse", store, calls)
+    assert (
+        receiver.process(letter.body, letter.headers, received_at=letter.received_at).status == 200
+    )
+    [result] = replay(receiver, letters, id="pulse:m1")
+    assert (result.result, len(calls), letters.all()) == ("duplicate", 1, [])
+
+
+def test_replay_that_fails_again_keeps_the_letter(
+    letters: SQLiteDeadLetters, store: SQLiteStore
+) -> None:
+    """A handler still failing leaves the letter, with one more attempt and the new error."""
+    letters.add(letter_of("struktr", SECRETS["struktr"], "x"))
+    [result] = replay({"struktr": receiver_for("struktr", store, [], fail=True)}, letters)
+    assert (result.result, result.error) == ("handler_failed", "RuntimeError: still broken")
+    [kept] = letters.all()
+    assert (kept.attempts, kept.error) == (6, "RuntimeError: still broken")
+
+
+def test_replay_verifies_unless_told_not_to(letters: SQLiteDeadLetters, store: SQLiteStore) -> None:
+    """A letter signed with a rotated-away secret is refused, and replayed with verify=False."""
+    letters.add(letter_of("struktr", "the-old-secret", "r"))
+    calls: list[Any] = []
+    receiver = receiver_for("struktr", store, calls)
+    [refused] = replay(receiver, letters)
+    assert (refused.result, calls, len(letters.all())) == ("signature_mismatch", [], 1)
+    [result] = replay(receiver, letters, verify=False)
+    assert (result.result, len(calls), letters.all()) == ("processed", 1, [])
+
+
+def test_replay_of_an_unknown_id_is_a_key_error(letters: SQLiteDeadLetters) -> None:
+    """Replaying an id that names no letter raises KeyError naming it."""
+    with pytest.raises(KeyError, match="nope"):
+        replay([], letters, id="struktr:nope")
+
+
+def test_dead_letters_need_a_file() -> None:
+    """An in-memory database would be invisible to the other processes, so it is refused."""
+    with pytest.raises(ValueError, match="file"):
+        SQLiteDeadLetters(":memory:")
