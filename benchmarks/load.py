@@ -40,7 +40,18 @@ SECRET = "load-test-secret"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 LUA = """
-local deliveries = dofile("%(path)s")
+-- One delivery per line: tab-separated "Name: value" headers, then the body (JSON, one line).
+local deliveries = {}
+for line in io.lines("%(path)s") do
+  local fields = {}
+  for field in string.gmatch(line, "[^\t]+") do table.insert(fields, field) end
+  local headers = {}
+  for i = 1, #fields - 1 do
+    local name, value = string.match(fields[i], "^([^:]+): (.*)$")
+    headers[name] = value
+  end
+  table.insert(deliveries, {headers, fields[#fields]})
+end
 local per_thread = %(per_thread)d
 local threads = {}
 local next_id = 0
@@ -101,14 +112,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _lua_string(data: bytes) -> str:
-    return '"' + "".join(f"\\{byte}" for byte in data) + '"'
-
-
 def make_deliveries(count: int, run: str, directory: Path) -> tuple[list[tuple], Path]:
-    """`count` distinct signed deliveries, and the Lua file wrk loads them from."""
+    """`count` distinct signed deliveries, and the file wrk reads them from (one per line)."""
     deliveries = []
-    lines = ["return {"]
+    lines = []
     for index in range(count):
         payload = testing.sample("struktr", "document.completed")
         payload["data"]["id"] = f"doc_{run}_{index}"
@@ -117,11 +124,10 @@ def make_deliveries(count: int, run: str, directory: Path) -> tuple[list[tuple],
         )
         headers = {**headers, "Content-Type": "application/json"}
         deliveries.append((body, headers))
-        lua_headers = ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items())
-        lines.append(f"{{ {{ {lua_headers} }}, {_lua_string(body)} }},")
-    lines.append("}")
-    path = directory / "deliveries.lua"
-    path.write_text("\n".join(lines))
+        fields = [f"{name}: {value}" for name, value in headers.items()]
+        lines.append("\t".join([*fields, body.decode()]))
+    path = directory / "deliveries.txt"
+    path.write_text("\n".join(lines) + "\n")
     return deliveries, path
 
 
@@ -179,9 +185,13 @@ def run_wrk(
         check=True,
         timeout=args.duration + 60,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = float(re.search(r"^P50 ([\d.]+)", output, re.M).group(1))  # type: ignore[union-attr]
-    p99 = float(re.search(r"^P99 ([\d.]+)", output, re.M).group(1))  # type: ignore[union-attr]
+    figures = [
+        re.search(pattern, output, re.M)
+        for pattern in (r"Requests/sec:\s+([\d.]+)", r"^P50 ([\d.]+)", r"^P99 ([\d.]+)")
+    ]
+    if not all(figures):
+        raise SystemExit(f"unexpected wrk output:\n{output}")
+    rps, p50, p99 = (float(match.group(1)) for match in figures if match)
     statuses: dict[int, int] = {}
     slices = []
     for line in output.splitlines():
