@@ -23,16 +23,18 @@ import pytest
 from click import unstyle as click_unstyle
 from click.testing import CliRunner, Result
 
-from webhook_kit import StandardWebhooksVerifier, providers, testing
+from tests.drift import REFUSED
+from webhook_kit import Receiver, StandardWebhooksVerifier, providers, testing
 from webhook_kit.cli import cli
 from webhook_kit.cli.client import post, tamper
 from webhook_kit.cli.server import ReceiverServer, make_receivers
+from webhook_kit.deadletters import DeadLetter, SQLiteDeadLetters
 
 # Valid for every scheme: the hex providers use its UTF-8 bytes, Pulse decodes the base64.
 SECRET = "whsec_dGVzdC1jbGktc2lnbmluZy1rZXktMDEyMzQ1"
 OTHER = "whsec_b3RoZXItY2xpLXNpZ25pbmcta2V5LTk4NzY1"
 PROVIDERS = list(providers.PROVIDERS)
-COMMANDS = ["sign", "send", "verify", "serve"]
+COMMANDS = ["sign", "send", "verify", "serve", "replay"]
 CLEAN_ENV: dict[str, str | None] = {
     "WEBHOOK_KIT_SECRET": None,
     **{f"{name.upper()}_WEBHOOK_SECRET": None for name in PROVIDERS},
@@ -91,8 +93,8 @@ def test_every_command_has_help_with_an_example(command: list[str]) -> None:
     assert "webhook-kit " + (command[0] if command else "") in result.stdout.split("Examples:")[1]
 
 
-def test_the_group_lists_the_four_commands_and_no_replay() -> None:
-    """The group offers sign, send, verify and serve, and nothing else yet."""
+def test_the_group_lists_its_five_commands() -> None:
+    """The group offers sign, send, verify, serve and replay, and nothing else."""
     listed = run("--help").stdout.split("Commands:")[1].splitlines()
     assert sorted(line.split()[0] for line in listed if line.strip()) == sorted(COMMANDS)
 
@@ -524,3 +526,224 @@ def test_the_package_root_does_not_import_the_cli() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+# replay
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The application `replay --app hooks:...` imports: receivers with models fixed for the drifts
+#: (`fixed`), the same receivers with today's models (`strict`), and a CeleryDefer (`defer`).
+HOOKS = """
+import os
+from pathlib import Path
+
+import celery
+
+from tests.drift import REFUSED, fixed_provider
+from webhook_kit import Receiver, SQLiteStore
+from webhook_kit.celery import CeleryDefer
+from webhook_kit.deadletters import SQLiteDeadLetters
+
+HERE = Path(__file__).parent
+SECRET = os.environ["WEBHOOK_KIT_SECRET"]
+store = SQLiteStore(HERE / "idempotency.sqlite3")
+dead_letters = SQLiteDeadLetters(HERE / "dead.sqlite3")
+DRIFTS = [drift for drift in REFUSED if drift.kind == "string"]
+
+
+def record(event):
+    with (HERE / "handled.txt").open("a") as handled:
+        handled.write(f"{event.event_type}\\n")
+
+
+def receivers_for(fix):
+    made = []
+    for drift in DRIFTS:
+        provider = fixed_provider(drift) if fix else drift.provider
+        receiver = Receiver(provider, secret=SECRET, store=store, dead_letters=dead_letters)
+        receiver.on(drift.event_type)(record)
+        made.append(receiver)
+    return made
+
+
+fixed = receivers_for(fix=True)
+strict = {receiver.provider.name: receiver for receiver in receivers_for(fix=False)}
+app = celery.Celery("hooks", broker="redis://127.0.0.1:1/0", set_as_current=False)
+defer = CeleryDefer(app, dead_letters=dead_letters)
+for drift in DRIFTS:
+    Receiver(fixed_provider(drift), secret=SECRET, store=store, defer=defer).on(drift.event_type)(
+        record
+    )
+"""
+
+
+@dataclass
+class Letters:
+    """A folder with `hooks.py` and dead letters: one refused drift per provider, and a failure."""
+
+    folder: Path
+    #: The dead-letter ids, in the order they were recorded.
+    ids: list[str]
+
+    @property
+    def path(self) -> str:
+        """The dead-letter file."""
+        return str(self.folder / "dead.sqlite3")
+
+    def handled(self) -> list[str]:
+        """The event types the application's handlers received, in order."""
+        handled = self.folder / "handled.txt"
+        return handled.read_text().splitlines() if handled.exists() else []
+
+    def left(self) -> list[DeadLetter]:
+        """The letters still recorded."""
+        store = SQLiteDeadLetters(self.path)
+        try:
+            return store.all()
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def letters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Letters]:
+    """Dead letters left by strict receivers, and the application module that replays them."""
+    (tmp_path / "hooks.py").write_text(HOOKS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # replay adds the current directory
+    dead = SQLiteDeadLetters(tmp_path / "dead.sqlite3")
+    ids = []
+    for drift in REFUSED:
+        if drift.kind == "string":
+            receiver = Receiver(drift.provider, secret=SECRET, dead_letters=dead)
+            delivery = drift.delivery(SECRET, f"dlv_{drift.provider}")
+            assert receiver.handle(*delivery).status == 400
+            ids.append(drift.key(delivery))
+    received = time.time() - 3600  # a handler failure in a worker, an hour ago
+    body, headers = testing.signed_delivery("pulse", SECRET, "job.completed", now=received)
+    pulse_id = "pulse:" + providers.PULSE.delivery_key(body, headers)
+    dead.add(
+        DeadLetter(
+            id=pulse_id,
+            provider="pulse",
+            body=body,
+            headers={name.lower(): value for name, value in headers.items()},
+            reason="handler_failed",
+            error="RuntimeError: ledger unreachable",
+            attempts=5,
+            received_at=received,
+        )
+    )
+    dead.close()
+    yield Letters(tmp_path, [*ids, pulse_id])
+    sys.modules.pop("hooks", None)
+
+
+def test_replay_list_shows_every_letter_and_runs_none(letters: Letters) -> None:
+    """`replay --list` prints one line per letter with its reason, needing no application."""
+    result = run("replay", "--list", "--dead-letters", letters.path)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == letters.ids
+    assert sum("invalid_payload" in line for line in lines) == 5
+    assert "handler_failed" in lines[5]
+    assert "data.pages: Input should be a valid integer" in lines[0]
+    assert lines[-1] == "6 dead letters"
+    assert (len(letters.left()), letters.handled()) == (6, [])
+
+
+def test_replay_runs_invalid_and_failed_letters_once(letters: Letters) -> None:
+    """Through fixed models, every letter is processed once and removed; a rerun finds none."""
+    result = with_secret("replay", "--app", "hooks:fixed")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split() for line in lines[:-1]] == [["processed", id] for id in letters.ids]
+    assert lines[-1] == "6 replayed: 6 done, 0 kept"
+    assert letters.left() == []
+    assert sorted(letters.handled()) == ["document.completed"] * 2 + ["job.completed"] * 4
+    again = with_secret("replay", "--app", "hooks:fixed", "--dead-letters", letters.path)
+    assert (again.exit_code, again.stdout) == (0, "0 replayed: 0 done, 0 kept\n")
+    assert len(letters.handled()) == 6
+
+
+def test_replay_keeps_letters_that_still_fail_and_exits_1(letters: Letters) -> None:
+    """With today's strict models, the invalid letters stay with one more attempt; exit 1."""
+    result = with_secret("replay", "-A", "hooks:strict", "--provider", "struktr")
+    assert result.exit_code == 1
+    [line, summary] = result.stdout.splitlines()
+    assert line.split()[:2] == ["invalid_payload", letters.ids[0]]
+    assert "data.pages: Input should be a valid integer" in line
+    assert summary == "1 replayed: 0 done, 1 kept"
+    kept = {letter.id: letter.attempts for letter in letters.left()}
+    assert (kept[letters.ids[0]], kept[letters.ids[1]], letters.handled()) == (2, 1, [])
+
+
+def test_replay_one_letter_by_id_through_a_celery_defer(letters: Letters) -> None:
+    """`--id` replays that letter only; `--app` may name a CeleryDefer and its dead letters."""
+    result = with_secret("replay", "-A", "hooks:defer", "--id", letters.ids[2])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0].split() == ["processed", letters.ids[2]]
+    assert (len(letters.left()), letters.handled()) == (5, ["job.completed"])
+
+
+def test_replay_no_verify_takes_letters_signed_with_a_rotated_secret(letters: Letters) -> None:
+    """Letters signed with a secret the app no longer has are refused, unless --no-verify."""
+    env = {"WEBHOOK_KIT_SECRET": OTHER}
+    refused = run("replay", "-A", "hooks:fixed", "-p", "pulse", env=env)
+    assert refused.exit_code == 1
+    assert [line.split()[:2] for line in refused.stdout.splitlines()[:-1]] == [
+        ["signature_mismatch", letters.ids[4]],
+        ["signature_mismatch", letters.ids[5]],
+    ]
+    taken = run("replay", "-A", "hooks:fixed", "-p", "pulse", "--no-verify", env=env)
+    assert (taken.exit_code, taken.stdout.splitlines()[-1]) == (0, "2 replayed: 2 done, 0 kept")
+    assert (len(letters.left()), letters.handled()) == (4, ["job.completed", "job.completed"])
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "reason"),
+    [
+        (["replay"], 2, "which dead letters? pass --dead-letters PATH or --app MODULE:ATTRIBUTE"),
+        (["replay", "--dead-letters", "dead.sqlite3"], 2, "replay needs --app MODULE:ATTRIBUTE"),
+        (["replay", "--dead-letters", "nope.sqlite3", "--list"], 2, "no such file 'nope.sqlite3'"),
+        (["replay", "--app", "hooks"], 2, "--app must be MODULE:ATTRIBUTE"),
+        (["replay", "--app", "no_such_module:x"], 2, "no module named 'no_such_module'"),
+        (["replay", "--app", "hooks:missing"], 2, "'hooks' has no 'missing'"),
+        (["replay", "--app", "hooks:store"], 2, "is a SQLiteStore: it must name a Receiver"),
+        (["replay", "--app", "broken:receivers"], 1, "importing 'broken' failed: RuntimeError: "),
+        (["replay", "--app", "hooks:fixed", "--id", "struktr:nope"], 1, "no dead letter"),
+    ],
+)
+def test_replay_errors_are_one_line(
+    letters: Letters, args: list[str], status: int, reason: str
+) -> None:
+    """A wrong --app, a missing file or an unknown id is one line naming the fix."""
+    (letters.folder / "broken.py").write_text("raise RuntimeError('no config')\n")
+    result = with_secret(*args)
+    assert result.exit_code == status
+    assert reason in one_line_error(result)
+    sys.modules.pop("broken", None)
+
+
+def test_replay_runs_as_a_process(letters: Letters) -> None:
+    """`python -m webhook_kit replay --app` imports the app from the current directory."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WEBHOOK_KIT_SECRET": SECRET, "NO_COLOR": "1"}
+
+    def replay(app: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "webhook_kit", "replay", "--app", app],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=letters.folder,
+            env=env,
+        )
+
+    strict = replay("hooks:strict")  # still refused: kept, and no log lines leak to stderr
+    assert (strict.returncode, strict.stderr) == (1, "")
+    assert strict.stdout.splitlines()[-1] == "6 replayed: 1 done, 5 kept"
+    fixed = replay("hooks:fixed")
+    assert (fixed.returncode, fixed.stderr) == (0, "")
+    assert fixed.stdout.splitlines()[-1] == "5 replayed: 5 done, 0 kept"
+    assert SECRET not in strict.stdout + fixed.stdout
+    assert (letters.left(), len(letters.handled())) == ([], 6)

@@ -144,3 +144,18 @@ def test_dead_letters_need_a_file() -> None:
     """An in-memory database would be invisible to the other processes, so it is refused."""
     with pytest.raises(ValueError, match="file"):
         SQLiteDeadLetters(":memory:")
+
+
+def test_replay_of_one_provider_leaves_the_others(
+    letters: SQLiteDeadLetters, store: SQLiteStore
+) -> None:
+    """`provider=` replays that provider's letters only, and an id of another one is a KeyError."""
+    for name, delivery_id in [("struktr", "a"), ("pulse", "b")]:
+        letters.add(letter_of(name, SECRETS[name], delivery_id))
+    calls: list[Any] = []
+    receivers = [receiver_for(name, store, calls) for name in ("struktr", "pulse")]
+    [result] = replay(receivers, letters, provider="pulse")
+    assert (result.id, result.done, len(calls)) == ("pulse:b", True, 1)
+    assert [letter.id for letter in letters.all()] == ["struktr:a"]
+    with pytest.raises(KeyError, match="struktr:a"):
+        replay(receivers, letters, id="struktr:a", provider="pulse")

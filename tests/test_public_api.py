@@ -28,6 +28,7 @@ EXPORTED = {
     "EventModel",
     "Provider",
     "UnknownEvent",
+    "InvalidEvent",
     "HeadersLike",
     "HexHmacVerifier",
     "MalformedHeaderError",

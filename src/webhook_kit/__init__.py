@@ -22,7 +22,7 @@ from .errors import (
     VerificationError,
     WebhookError,
 )
-from .events import EventModel, UnknownEvent
+from .events import EventModel, InvalidEvent, UnknownEvent
 from .idempotency import AsyncIdempotencyStore, IdempotencyStore, MemoryStore, SQLiteStore
 from .providers import Provider
 from .receiver import Outcome, Receiver
@@ -45,6 +45,7 @@ __all__ = [
     "HeadersLike",
     "HexHmacVerifier",
     "IdempotencyStore",
+    "InvalidEvent",
     "LeaseLostError",
     "MalformedHeaderError",
     "MemoryStore",

@@ -9,12 +9,18 @@
         print(letter.id, letter.reason, letter.attempts, letter.error)
     replay(receivers, dead_letters)               # every one, through today's handlers
     replay(receivers, dead_letters, id="struktr:dlv_42")
+    replay(receivers, dead_letters, provider="pulse")
 
 A `DeadLetter` keeps what is needed to run the delivery again: the raw body, the headers that
 verify it and carry its delivery id, and when it was received; and why it is here: a stable
 `reason` code (``"handler_failed"``, ``"invalid_payload"``, ...), the last `error` and the number
 of `attempts`. Its `id` is the delivery's idempotency key (``"struktr:dlv_42"``), so a delivery
 that fails again replaces its own record instead of adding a second one.
+
+Two producers write them: the Celery task (`webhook_kit.celery`) buries deliveries whose handlers
+kept failing (``"handler_failed"``) or that the worker refused; a `Receiver` with
+``dead_letters=`` records verified deliveries that fail validation (``"invalid_payload"``)
+before answering 400, so schema drift loses nothing.
 
 `replay` runs letters through `Receiver.process`: the current models and handlers, the same
 idempotency store (a delivery processed meanwhile is a duplicate and is not run again). It checks
@@ -32,11 +38,13 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import StoreUnavailableError
 from .idempotency import DEFAULT_TIMEOUT
-from .receiver import Receiver
+
+if TYPE_CHECKING:  # the receiver records dead letters, so it imports this module
+    from .receiver import Receiver
 
 __all__ = ["DeadLetter", "DeadLetterStore", "Replayed", "SQLiteDeadLetters", "replay"]
 
@@ -241,22 +249,24 @@ def replay(
     dead_letters: DeadLetterStore,
     id: str | None = None,
     *,
+    provider: str | None = None,
     verify: bool = True,
 ) -> list[Replayed]:
-    """Run one dead letter (`id`) or all of them through their receivers' handlers, once each.
+    """Run one dead letter (`id`), one provider's, or all of them through their receivers, once.
 
     `receivers` is one receiver, several, or a mapping from provider name to receiver. Each
-    letter goes through `Receiver.process` (verified as of its receipt unless ``verify=False``).
+    letter goes through `Receiver.process` (verified as of its receipt unless ``verify=False``)
+    with the current models, so an ``"invalid_payload"`` letter succeeds once they accept it.
     A processed letter, or one found already processed in the idempotency store, is removed;
     one that fails again stays, with its attempts counted and its error updated. Raises
-    `KeyError` if `id` names no letter.
+    `KeyError` if `id` names no letter (of `provider`, if given).
     """
     by_name = _by_provider(receivers)
     if id is None:
-        letters = dead_letters.all()
+        letters = dead_letters.all(provider=provider)
     else:
         letter = dead_letters.get(id)
-        if letter is None:
+        if letter is None or provider not in (None, letter.provider):
             raise KeyError(f"no dead letter {id!r}: list them with dead_letters.all()")
         letters = [letter]
     return [_replay_one(by_name, dead_letters, letter, verify=verify) for letter in letters]
@@ -299,8 +309,8 @@ def _again(letter: DeadLetter, reason: str, error: str) -> DeadLetter:
 def _by_provider(
     receivers: Receiver | Mapping[str, Receiver] | Iterable[Receiver],
 ) -> dict[str, Receiver]:
-    if isinstance(receivers, Receiver):
-        return {receivers.provider.name: receivers}
     if isinstance(receivers, Mapping):
         return {receiver.provider.name: receiver for receiver in receivers.values()}
-    return {receiver.provider.name: receiver for receiver in receivers}
+    if isinstance(receivers, Iterable):
+        return {receiver.provider.name: receiver for receiver in receivers}
+    return {receivers.provider.name: receivers}  # one receiver

@@ -5,6 +5,12 @@ idempotency claim -> dispatch to the handlers -> complete (or release on failure
 translate their framework's request into `Receiver.handle` (or `handle_async`) and the `Outcome`
 back into a response.
 
+A verified body that fails validation (schema drift: the provider changed its payload) follows
+the receiver's `invalid_payloads` policy. ``"reject"`` (the default) answers 400 and, with
+``dead_letters=``, records the raw delivery first, so that `webhook_kit.deadletters.replay` can
+run it again once the models are fixed. ``"accept"`` hands it to the `on_invalid` handlers as an
+`InvalidEvent` and answers like any processed delivery (without such a handler it rejects).
+
 With ``defer=`` (see `webhook_kit.defer`), the request stops after parse: the verified delivery
 is handed to a task queue and acknowledged with 202 once the queue has accepted it. A worker then
 runs the rest (claim -> dispatch -> complete or release) with `Receiver.process`.
@@ -18,7 +24,9 @@ new delivery, handlers succeeded                       200     once
 duplicate of a processed delivery                      200     no
 duplicate while the first is still being processed     409     no (Retry-After)
 missing or invalid signature, stale timestamp          401     no
-invalid JSON or a payload that fails validation        400     no
+invalid JSON or a payload that fails validation        400     no (recorded with dead_letters)
+with ``invalid_payloads="accept"``: the same            200     on_invalid handlers, once
+dead letters unreachable while recording an invalid    503     no (Retry-After)
 body over the limit                                    413     no
 idempotency store unreachable                          503     no (Retry-After)
 a handler raised                                       500     once per attempt; released
@@ -37,12 +45,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from ._headers import HeadersLike
+from .deadletters import DeadLetter, DeadLetterStore
 from .defer import Defer, QueuedDelivery, keep_headers, kept_header_names
-from .errors import PayloadTooLargeError, StoreUnavailableError, WebhookError
-from .events import UnknownEvent
+from .errors import PayloadError, PayloadTooLargeError, StoreUnavailableError, WebhookError
+from .events import InvalidEvent, UnknownEvent
 from .idempotency import (
     DEFAULT_LEASE,
     DEFAULT_RETAIN,
@@ -57,7 +66,7 @@ from .idempotency import (
 from .providers import Provider, get
 from .signatures import Body, Now, Secret
 
-__all__ = ["DEFAULT_MAX_BODY_SIZE", "Handler", "Outcome", "Receiver"]
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "Handler", "InvalidPayloads", "Outcome", "Receiver"]
 
 logger = logging.getLogger("webhook_kit")
 
@@ -68,6 +77,13 @@ Handler = Callable[[Any], "Awaitable[None] | None"]
 """A function (or coroutine function) that takes one typed event."""
 
 H = TypeVar("H", bound=Handler)
+
+InvalidPayloads: TypeAlias = Literal["reject", "accept"]
+"""What a receiver does with a verified body that fails validation: see `Receiver`."""
+
+# The dead letter `reason` of a verified delivery that failed validation.
+_INVALID_PAYLOAD = "invalid_payload"
+_MAX_LOGGED_PATHS = 5
 
 # The lease expires on its own, and the provider's retry processes the delivery then.
 _RELEASE_FAILED = "could not release a failed delivery; it is retried once the lease expires"
@@ -92,6 +108,12 @@ class _Stop(Exception):  # control flow inside the pipeline, never escapes
         self.outcome = outcome
 
 
+class _Rejected(_Stop):  # a verified body that fails validation, refused with 400
+    def __init__(self, outcome: Outcome, error: PayloadError) -> None:
+        super().__init__(outcome)
+        self.error = error
+
+
 class _HandlerFailed(_Stop):  # a 500, carrying the handler's exception for `process`
     def __init__(self, error: Exception) -> None:
         super().__init__(Outcome(500, {"error": "handler_failed"}))
@@ -103,9 +125,13 @@ class _Delivery:
     """What the pipeline knows about one request as it flows."""
 
     started: float
+    #: When the request arrived (seconds since the epoch), for a dead letter.
+    received_at: float = field(default_factory=time.time)
     event_type: str | None = None
     key: str | None = None
     event: Any = None
+    #: Set when the body failed validation (whatever the policy), for the log line.
+    invalid: InvalidEvent | None = None
 
 
 class Receiver:
@@ -118,6 +144,12 @@ class Receiver:
     delivery and answers 202; workers run the handlers with `process`. The store must then be
     one that the web and worker processes share (`SQLiteStore` on one host, `RedisStore`,
     `SQLStore`), and synchronous, since workers call `process`.
+
+    A verified body that fails validation is answered 400 (``invalid_payloads="reject"``, the
+    default); with `dead_letters` it is recorded there first (reason ``"invalid_payload"``), to
+    be replayed once the models accept it. With ``invalid_payloads="accept"`` it goes, as an
+    `InvalidEvent`, to the handlers registered with `on_invalid` (claimed, deduplicated and
+    answered like any other delivery); if there are none, it is rejected.
     """
 
     def __init__(
@@ -131,9 +163,15 @@ class Receiver:
         retain: float = DEFAULT_RETAIN,
         retry_after: int = 30,
         defer: Defer | None = None,
+        dead_letters: DeadLetterStore | None = None,
+        invalid_payloads: InvalidPayloads = "reject",
     ) -> None:
         if max_body_size <= 0:
             raise ValueError("max_body_size must be a positive number of bytes")
+        if invalid_payloads not in ("reject", "accept"):
+            raise ValueError(
+                f"invalid_payloads must be 'reject' or 'accept', not {invalid_payloads!r}"
+            )
         self.provider = get(provider) if isinstance(provider, str) else provider
         self.verifier = self.provider.verifier(secret)
         self.store = store
@@ -152,8 +190,12 @@ class Receiver:
         )
         self._handlers: dict[str, list[Handler]] = {}
         self._unknown: list[Handler] = []
+        self._invalid: list[Handler] = []
+        self.dead_letters = dead_letters
+        self.invalid_payloads: InvalidPayloads = invalid_payloads
         self.defer = defer
-        self._kept_headers = kept_header_names(self) if defer is not None else frozenset()
+        keeps = defer is not None or dead_letters is not None
+        self._kept_headers = kept_header_names(self) if keeps else frozenset()
         if defer is not None:
             defer.attach(self)  # last: the receiver is complete when a worker can find it
 
@@ -182,10 +224,21 @@ class Receiver:
         self._unknown.append(handler)
         return handler
 
+    def on_invalid(self, handler: H) -> H:
+        """Register a handler for verified bodies that fail validation (an `InvalidEvent`).
+
+        It runs only with ``invalid_payloads="accept"``; the receiver then answers 200 once it
+        succeeded, so the handler is where such a delivery is kept or dealt with.
+        """
+        self._invalid.append(handler)
+        return handler
+
     def handlers_for(self, event: Any) -> list[Handler]:
         """The handlers `event` goes to, in registration order."""
         if isinstance(event, UnknownEvent):
             return self._unknown
+        if isinstance(event, InvalidEvent):
+            return self._invalid
         return self._handlers.get(event.event_type, [])
 
     # The pipeline, shared by both paths
@@ -214,10 +267,57 @@ class Receiver:
             raise PayloadTooLargeError(self.max_body_size)
         if verify:
             self.verifier.verify(body, headers, now=now)
-        event = self.provider.parse(body)
-        delivery.event, delivery.event_type = event, event.event_type
-        self.provider.check_event_header(event, headers)
         delivery.key = store_key(self.provider.name, self.provider.delivery_key(body, headers))
+        try:
+            event = self.provider.parse(body)
+            delivery.event, delivery.event_type = event, event.event_type
+            self.provider.check_event_header(event, headers)
+        except PayloadError as exc:
+            self._invalid_payload(body, exc, delivery)
+
+    def _invalid_payload(self, body: Body, error: PayloadError, delivery: _Delivery) -> None:
+        """Accept a verified body that fails validation as an `InvalidEvent`, or reject it."""
+        invalid = InvalidEvent.from_error(
+            self.provider.name,
+            body,
+            error,
+            event_types=self.provider.event_types,
+            event_type=delivery.event_type,
+        )
+        delivery.invalid, delivery.event_type = invalid, invalid.event_type
+        if self.invalid_payloads == "accept" and self._invalid:
+            delivery.event = invalid
+            return
+        raise _Rejected(self._failure(error), error) from error
+
+    def _record(
+        self, body: Body, headers: HeadersLike, delivery: _Delivery, rejected: _Rejected
+    ) -> Outcome:
+        """Keep a rejected delivery in the dead letters (if configured) before answering 400.
+
+        If it cannot be kept, the answer is 503 so that the provider's retry brings it again.
+        """
+        if self.dead_letters is None:
+            return rejected.outcome
+        letter_id = cast("str", delivery.key)
+        try:
+            previous = self.dead_letters.get(letter_id)
+            self.dead_letters.add(
+                DeadLetter(
+                    id=letter_id,
+                    provider=self.provider.name,
+                    body=_bytes(body),
+                    headers=keep_headers(headers, self._kept_headers),
+                    reason=_INVALID_PAYLOAD,
+                    error=str(rejected.error),
+                    attempts=1 if previous is None else previous.attempts + 1,
+                    received_at=delivery.received_at,
+                )
+            )
+        except Exception:  # not kept: only the provider's retry can bring it back
+            logger.exception("webhook dead letter %s could not be recorded", letter_id)
+            return self._failure(StoreUnavailableError("the dead letters did not answer"))
+        return rejected.outcome
 
     def _outcome_of_claim(self, claim: Claim) -> None:
         if claim.state is ClaimState.DONE:
@@ -243,15 +343,23 @@ class Receiver:
         outcome = Outcome(outcome.status, outcome.body, outcome.headers, delivery.event)
         result = outcome.body.get("status") or outcome.body.get("error")
         level = logging.ERROR if outcome.status >= 500 else logging.INFO
+        invalid = ""
+        if delivery.invalid is not None:  # schema drift: say where, never what
+            level = max(level, logging.WARNING)
+            paths = delivery.invalid.paths
+            invalid = " invalid=" + ",".join(paths[:_MAX_LOGGED_PATHS])
+            if len(paths) > _MAX_LOGGED_PATHS:
+                invalid += f",+{len(paths) - _MAX_LOGGED_PATHS}"
         logger.log(
             level,
-            "webhook provider=%s event=%s key=%s outcome=%s status=%d duration_ms=%.1f",
+            "webhook provider=%s event=%s key=%s outcome=%s status=%d duration_ms=%.1f%s",
             self.provider.name,
             delivery.event_type,
             delivery.key,
             result,
             outcome.status,
             (time.perf_counter() - delivery.started) * 1000,
+            invalid,
         )
         return outcome
 
@@ -265,6 +373,8 @@ class Receiver:
             if self.defer is not None:
                 return self._log(delivery, self._submit(body, headers))
             return self._log(delivery, self._process(delivery))
+        except _Rejected as rejected:
+            return self._log(delivery, self._record(body, headers, delivery, rejected))
         except _Stop as stop:
             return self._log(delivery, stop.outcome)
         except WebhookError as exc:
@@ -272,7 +382,7 @@ class Receiver:
 
     def _submit(self, body: Body, headers: HeadersLike) -> Outcome:
         """Queue a verified delivery: 202 once accepted; the defer raises if it was not."""
-        data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+        data = _bytes(body)
         queued = QueuedDelivery(
             self.provider.name, data, keep_headers(headers, self._kept_headers), time.time()
         )
@@ -329,6 +439,10 @@ class Receiver:
         503 if the store is down (retry those later), 401 or 400 for a message that can never
         succeed. A handler's exception is not turned into 500: it propagates, after the claim
         was released, so that the queue retries it.
+
+        An invalid payload follows `invalid_payloads` as in `handle`, except that `process`
+        records no dead letter: its caller does (the Celery task buries the 400 with reason
+        ``"invalid_payload"``; `replay` keeps the letter).
         """
         delivery = _Delivery(time.perf_counter())
         try:
@@ -355,6 +469,9 @@ class Receiver:
             if self.defer is not None:  # publishing blocks: keep it off the event loop
                 return self._log(delivery, await asyncio.to_thread(self._submit, body, headers))
             return self._log(delivery, await self._process_async(delivery))
+        except _Rejected as rejected:  # the dead letters are synchronous: off the loop too
+            recorded = await asyncio.to_thread(self._record, body, headers, delivery, rejected)
+            return self._log(delivery, recorded)
         except _Stop as stop:
             return self._log(delivery, stop.outcome)
         except WebhookError as exc:
@@ -394,6 +511,10 @@ class Receiver:
 
 async def _awaited(result: Awaitable[None]) -> None:
     await result
+
+
+def _bytes(body: Body) -> bytes:
+    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
 
 
 def _name(handler: Handler) -> str:

@@ -204,6 +204,9 @@ def test_events_package_exports_are_pinned() -> None:
     """`webhook_kit.events.__all__` is the shared pieces, sorted, all resolvable."""
     assert events.__all__ == [
         "EventModel",
+        "FieldError",
+        "InvalidEvent",
+        "Open",
         "UnknownEvent",
         "WebhookModel",
         "event_type_map",

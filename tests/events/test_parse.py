@@ -17,6 +17,7 @@ from tests.events.cases import (
     REQUIRED,
     TYPE_FIELD,
     delete_at,
+    dig,
     encode,
     parse,
     parsed_sample,
@@ -24,7 +25,14 @@ from tests.events.cases import (
 )
 from webhook_kit import PayloadError
 from webhook_kit._samples import SAMPLES, sample
-from webhook_kit.events import EventModel, UnknownEvent, event_type_map, make_parser
+from webhook_kit.events import (
+    EventModel,
+    Open,
+    UnknownEvent,
+    WebhookModel,
+    event_type_map,
+    make_parser,
+)
 
 #: Any standard JSON value (no NaN or Infinity), for replacing parts of a valid payload.
 json_values = st.recursive(
@@ -161,8 +169,8 @@ WRONG_TYPES = [
     ("struktr", "document.completed", "data.data.fields.total.confidence", "high", "valid number"),
     ("struktr", "document.completed", "data.data.tables", {"a": 1}, "valid array"),
     ("struktr", "document.completed", "data.id", 123, "valid string"),
-    ("struktr", "document.completed", "data.status", "done", "Input should be 'completed'"),
-    ("struktr", "batch.completed", "data.documents.4.status", "lost", "'completed' or 'failed'"),
+    ("struktr", "document.completed", "data.status", 5, "Input should be a valid string"),
+    ("struktr", "batch.completed", "data.documents.4.status", None, "valid string"),
     ("struktr", "document.failed", "data.error", "boom", "Input should be an object"),
     ("struktr", "batch.progress", "timestamp", "2024-01-15T10:32:00", "timezone info"),
     ("struktr", "batch.progress", "timestamp", "yesterday", "valid datetime"),
@@ -176,7 +184,7 @@ WRONG_TYPES = [
     ("docextract", "credits.low_balance", "data.current_balance", "low", "valid integer"),
     ("docextract", "webhook.test", "data.timestamp", "2024-11-23", "timezone info"),
     ("pulse", "job.completed", "data.processing_time", "slow", "valid number"),
-    ("pulse", "job.failed", "data.status", "completed", "Input should be 'failed'"),
+    ("pulse", "job.failed", "data.status", ["failed"], "Input should be a valid string"),
 ]
 
 
@@ -330,3 +338,75 @@ def test_event_type_map_needs_one_literal() -> None:
 
     with pytest.raises(TypeError, match=r"Loose\.event must be a one-value Literal"):
         event_type_map(Loose)
+
+
+#: Every `Open` status field of a documented event, with the values its provider documents.
+OPEN_STATUSES = [
+    ("struktr", "document.completed", "data.status", ["completed"]),
+    ("struktr", "document.failed", "data.status", ["failed"]),
+    ("struktr", "batch.completed", "data.status", ["completed"]),
+    ("struktr", "batch.completed", "data.documents.0.status", ["completed", "failed"]),
+    ("file_conversion", "document.completed", "data.status", ["completed"]),
+    ("file_conversion", "document.error", "data.status", ["error"]),
+    ("imggo", "job.completed", "status", ["completed"]),
+    ("imggo", "job.failed", "status", ["failed"]),
+    ("docextract", "job.completed", "data.status", ["completed"]),
+    ("docextract", "job.failed", "data.status", ["failed"]),
+    ("pulse", "job.completed", "data.status", ["completed"]),
+    ("pulse", "job.failed", "data.status", ["failed"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("provider", "event_type", "path", "known"),
+    [pytest.param(*case, id=f"{case[0]}:{case[1]}:{case[2]}") for case in OPEN_STATUSES],
+)
+def test_a_new_status_value_is_kept_as_its_string(
+    provider: str, event_type: str, path: str, known: list[str]
+) -> None:
+    """A status the provider has not documented parses into the same model, keeping the string."""
+    payload = set_at(sample(provider, event_type), path, "completed_with_warnings")
+    event = parse(provider, encode(payload))
+    assert type(event) is MODULES[provider].EVENT_TYPES[event_type]
+    *parents, field = path.split(".")
+    holder = dig(event, ".".join(parents))
+    assert getattr(holder, field) == "completed_with_warnings"
+    schema = type(holder).model_json_schema()["properties"][field]
+    assert known == next(
+        option["examples"] for option in [schema, *schema.get("anyOf", [])] if "examples" in option
+    )
+
+
+def test_every_status_field_of_a_documented_event_is_open() -> None:
+    """No documented event keeps a closed `Literal` status, which a new value would break."""
+    closed = [
+        f"{provider}.{model.__name__}"
+        for provider, module in MODULES.items()
+        for model in _models_of(module)
+        if "status" in model.model_fields
+        and "Literal" in str(model.model_fields["status"].annotation)
+        and "str" not in str(model.model_fields["status"].annotation)
+    ]
+    assert closed == []
+
+
+def _models_of(module: Any) -> list[type[EventModel]]:
+    """Every pydantic model class a provider module exports."""
+    return [
+        value
+        for value in (getattr(module, name) for name in module.__all__)
+        if isinstance(value, type) and issubclass(value, WebhookModel)
+    ]
+
+
+def test_open_is_a_plain_str_for_custom_models() -> None:
+    """`Open[Literal[...]]` in a user's model accepts any string and refuses other JSON types."""
+
+    class Job(WebhookModel):
+        state: Open[Literal["queued", "done"]]
+
+    assert Job.model_validate_json(b'{"state": "done"}').state == "done"
+    assert Job.model_validate_json(b'{"state": "paused"}').state == "paused"
+    with pytest.raises(ValidationError, match="valid string"):
+        Job.model_validate_json(b'{"state": 1}')
+    assert Job.model_json_schema()["properties"]["state"]["examples"] == ["queued", "done"]

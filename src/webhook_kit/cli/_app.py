@@ -1,30 +1,36 @@
-"""The ``webhook-kit`` commands: sign, send, verify and serve.
+"""The ``webhook-kit`` commands: sign, send, verify, serve and replay.
 
 Each command reads its secret from ``--secret`` or the environment (``<PROVIDER>_WEBHOOK_SECRET``,
-then ``WEBHOOK_KIT_SECRET``) and never prints it. Every error is one line on stderr with a
-non-zero exit status: 2 for a usage problem, 1 otherwise.
+then ``WEBHOOK_KIT_SECRET``) and never prints it; ``replay`` uses the receivers of the application
+it imports, with their own secrets. Every error is one line on stderr with a non-zero exit
+status: 2 for a usage problem, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from types import FrameType
 from typing import IO, Any, TypeVar
 
 import click
 
+from ..deadletters import DeadLetter, DeadLetterStore, Replayed
+from ..deadletters import replay as replay_letters
 from ..errors import PayloadError, WebhookError
 from ..idempotency import IdempotencyStore, MemoryStore, SQLiteStore
 from ..providers import PROVIDERS, Provider
 from ..signatures import StandardWebhooksVerifier
 from ..testing import signed_delivery
-from . import _inputs
+from . import _inputs, _replay
 from .client import Reply, post, tamper
 from .server import Delivered, ReceiverServer, make_receivers
 
@@ -94,6 +100,7 @@ def cli() -> None:
       webhook-kit send http://127.0.0.1:8000/webhooks/struktr -p struktr -e document.completed
       webhook-kit sign body.json -p struktr > headers.txt
       webhook-kit verify -p struktr --headers headers.txt --body body.json
+      webhook-kit replay --app hooks:receivers --dead-letters dead-letters.sqlite3
 
     Secrets come from --secret, else <PROVIDER>_WEBHOOK_SECRET (STRUKTR_WEBHOOK_SECRET, ...),
     else WEBHOOK_KIT_SECRET. They are never printed.
@@ -493,3 +500,145 @@ def _stop_on_sigterm() -> Any:
         return signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread
         return None
+
+
+# replay
+
+
+@cli.command()
+@click.option(
+    "--app",
+    "-A",
+    "app_spec",
+    metavar="MODULE:ATTRIBUTE",
+    help="Your receivers, imported from the current directory: a Receiver, a list or dict of "
+    "them, or a CeleryDefer. Their handlers, models and stores run the letters.",
+)
+@click.option(
+    "--dead-letters",
+    "dead_letters_path",
+    metavar="PATH",
+    help="The SQLite dead-letter file. Default: the dead letters the --app configured.",
+)
+@click.option("--id", "letter_id", metavar="ID", help="Only this letter, e.g. struktr:dlv_42.")
+@click.option("--provider", "-p", "provider_name", help="Only this provider's letters.")
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Skip the signature check: for letters signed with a secret since rotated away.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the letters; replay nothing.")
+@click.option("--verbose", "-v", is_flag=True, help="Also print the library's log lines.")
+def replay(
+    *,
+    app_spec: str | None,
+    dead_letters_path: str | None,
+    letter_id: str | None,
+    provider_name: str | None,
+    no_verify: bool,
+    list_only: bool,
+    verbose: bool,
+) -> None:
+    """Run dead letters again through your receivers, now that the cause is fixed.
+
+    Dead letters are deliveries whose handlers kept failing in a worker, and verified
+    deliveries your models refused (reason invalid_payload). Each goes through the receiver of
+    its provider with today's models and handlers, once: a processed letter (or one the
+    provider's retry processed meanwhile) is removed, one that fails again stays, with the new
+    error. Exits 0 if every letter is done, 1 if any was kept.
+
+    \b
+    Examples:
+      webhook-kit replay --list --dead-letters dead-letters.sqlite3
+      webhook-kit replay --app hooks:receivers --dead-letters dead-letters.sqlite3
+      webhook-kit replay -A hooks:defer --provider struktr     # a CeleryDefer's receivers
+      webhook-kit replay -A hooks:receivers --id struktr:dlv_42 --no-verify
+    """
+    target = _replay.load_app(app_spec) if app_spec is not None else None
+    if dead_letters_path is not None:
+        stores: tuple[DeadLetterStore, ...] = (_replay.dead_letters_at(dead_letters_path),)
+    elif target is not None and target.dead_letters:
+        stores = target.dead_letters
+    else:
+        where = "" if target is not None else " or --app MODULE:ATTRIBUTE"
+        raise click.UsageError(f"which dead letters? pass --dead-letters PATH{where}")
+    selected = _selected(stores, letter_id, provider_name)
+    if letter_id is not None and not selected:
+        raise click.ClickException(f"no dead letter {letter_id!r}: see 'webhook-kit replay --list'")
+    if list_only:
+        for _, letter in selected:
+            click.echo(_letter_line(letter))
+        click.echo(f"{len(selected)} dead letter{'' if len(selected) == 1 else 's'}")
+        return
+    if target is None:
+        raise click.UsageError(
+            "replay needs --app MODULE:ATTRIBUTE, the receivers whose handlers run the letters "
+            "(--list only lists them)"
+        )
+    results: list[Replayed] = []
+    with _library_logging(verbose):
+        for store, letter in selected:
+            [result] = replay_letters(target.receivers, store, letter.id, verify=not no_verify)
+            click.echo(_result_line(result))
+            results.append(result)
+    kept = sum(not result.done for result in results)
+    click.echo(f"{len(results)} replayed: {len(results) - kept} done, {kept} kept")
+    if kept:
+        sys.exit(1)
+
+
+def _selected(
+    stores: Sequence[DeadLetterStore], letter_id: str | None, provider: str | None
+) -> list[tuple[DeadLetterStore, DeadLetter]]:
+    try:
+        found = [(store, letter) for store in stores for letter in store.all(provider=provider)]
+    except WebhookError as exc:
+        raise click.ClickException(str(exc)) from None
+    return [pair for pair in found if letter_id in (None, pair[1].id)]
+
+
+def _letter_line(letter: DeadLetter) -> str:
+    received = datetime.fromtimestamp(letter.received_at).strftime("%Y-%m-%d %H:%M:%S")
+    parts = [
+        letter.id,
+        click.style(letter.reason, fg="yellow"),
+        f"attempts={letter.attempts}",
+        f"received {received}",
+        letter.error,
+    ]
+    return "  ".join(parts)
+
+
+def _result_line(result: Replayed) -> str:
+    colour = "green" if result.done else "yellow" if result.result == "in_progress" else "red"
+    line = click.style(f"{result.result:<18}", fg=colour, bold=True) + f"  {result.id}"
+    return line + (f"  {result.error}" if result.error and not result.done else "")
+
+
+@contextmanager
+def _library_logging(verbose: bool) -> Iterator[None]:
+    """Show the library's log lines with --verbose; otherwise keep the last-resort handler quiet.
+
+    Each letter's outcome is printed anyway, and a handler's traceback has no place here. An
+    application that set up logging itself keeps its own handlers.
+    """
+    library = logging.getLogger("webhook_kit")
+    handler: logging.Handler
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+    elif not library.hasHandlers():
+        handler = logging.NullHandler()  # Python's last-resort handler would print warnings
+    else:
+        yield
+        return
+    previous = library.level
+    library.addHandler(handler)
+    if verbose:
+        library.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        library.removeHandler(handler)
+        library.setLevel(previous)

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from ..errors import PayloadTooLargeError
-from ..events import UnknownEvent
+from ..events import InvalidEvent, UnknownEvent
 from ..idempotency import IdempotencyStore
 from ..providers import get
 from ..receiver import Outcome, Receiver
@@ -64,7 +64,7 @@ class Delivered:
 
 def key_fields(event: Any) -> dict[str, str]:
     """Return up to three identifying fields of `event`: ids and the status, top level first."""
-    if isinstance(event, UnknownEvent):
+    if isinstance(event, UnknownEvent | InvalidEvent):
         payload: Any = event.payload
     elif hasattr(event, "model_dump"):
         payload = event.model_dump(mode="json")

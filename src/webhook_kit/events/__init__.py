@@ -10,11 +10,31 @@ built::
         total = event.data.data.fields["total"].value
 
 Every model keeps fields it does not know (in `model_extra`) and is immutable; every event
-has `event_type`. A body that is not a valid event raises `webhook_kit.PayloadError`.
+has `event_type`. Status fields are `Open`: a status the provider adds later is kept as a string.
+A body that is not a valid event raises `webhook_kit.PayloadError`; a receiver configured to
+accept such deliveries hands them to its handlers as an `InvalidEvent`.
 """
 
 from __future__ import annotations
 
-from ._base import EventModel, UnknownEvent, WebhookModel, event_type_map, make_parser
+from ._base import (
+    EventModel,
+    FieldError,
+    InvalidEvent,
+    Open,
+    UnknownEvent,
+    WebhookModel,
+    event_type_map,
+    make_parser,
+)
 
-__all__ = ["EventModel", "UnknownEvent", "WebhookModel", "event_type_map", "make_parser"]
+__all__ = [
+    "EventModel",
+    "FieldError",
+    "InvalidEvent",
+    "Open",
+    "UnknownEvent",
+    "WebhookModel",
+    "event_type_map",
+    "make_parser",
+]

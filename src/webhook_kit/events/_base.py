@@ -3,24 +3,37 @@
 A provider module declares its models and a discriminated union of them; `make_parser` turns
 that union into a `parse(body)` that validates the raw bytes in one pass, falls back to
 `UnknownEvent` for event types the library does not know, and raises `PayloadError` (never
-anything else) for bodies that are not a valid event.
+anything else) for bodies that are not a valid event. `InvalidEvent.from_error` describes such a
+body for a receiver that accepts it anyway. `Open` marks the enum-like fields where providers
+add values: the documented ones are listed, any other string is kept.
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails, InitErrorDetails, core_schema
+from typing_extensions import TypedDict
 
 from ..errors import PayloadError
 
-__all__ = ["EventModel", "UnknownEvent", "WebhookModel", "event_type_map", "make_parser"]
+__all__ = [
+    "EventModel",
+    "FieldError",
+    "InvalidEvent",
+    "Open",
+    "UnknownEvent",
+    "WebhookModel",
+    "event_type_map",
+    "make_parser",
+]
 
 _T = TypeVar("_T")
+_Known = TypeVar("_Known")
 
 _TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
 _MAX_ERRORS = 5  # field errors listed in a PayloadError message; the rest are counted
@@ -66,6 +79,106 @@ class UnknownEvent(WebhookModel):
     payload: dict[str, Any]
 
 
+class FieldError(TypedDict):
+    """One reason a payload failed validation, like pydantic's error details without the input."""
+
+    #: Where, from the top of the body: ``("data", "documents", 0, "status")``; ``()``: all of it.
+    loc: tuple[int | str, ...]
+    #: What is wrong, for a human: ``"Input should be a valid integer"``. Never quotes the body.
+    msg: str
+    #: A stable code: pydantic's error type (``"int_parsing"``, ``"missing"``, ``"json_invalid"``).
+    type: str
+
+
+class InvalidEvent(WebhookModel):
+    """A verified delivery that fails validation, for a receiver with ``invalid_payloads="accept"``.
+
+    The provider signed it, so it is genuine; the models refuse it, usually because the provider
+    changed its payload (a field that became null, a number sent as a string). The receiver
+    acknowledges it and passes it to the handlers registered with `Receiver.on_invalid`, which
+    can keep the payload for later, alert someone, or make do with what is there.
+    """
+
+    #: The provider the delivery came from (``"struktr"``).
+    provider: str
+    #: The documented event type that failed validation, or None if the body was not even an
+    #: object with a known event type (not JSON, an array, a non-string type field).
+    event_type: str | None
+    #: The parsed JSON body (any JSON value), or None if the body is not JSON.
+    payload: Any = None
+    #: Why it failed, one entry per failing field, without the values.
+    errors: tuple[FieldError, ...]
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The failing fields as dotted paths (``"data.pages"``; ``"(body)"`` for the whole body).
+
+        Keys come from the sender, so long or unprintable ones are shortened and escaped.
+        """
+        return tuple(_path(error["loc"]) for error in self.errors)
+
+    @classmethod
+    def from_error(
+        cls,
+        provider: str,
+        body: bytes | bytearray | memoryview | str,
+        error: PayloadError,
+        *,
+        event_types: Collection[str] = (),
+        event_type: str | None = None,
+    ) -> InvalidEvent:
+        """Describe a body that `parse` refused with `error`.
+
+        `event_types` are the provider's documented event types: a failure inside one of them
+        names it in `event_type` (otherwise `event_type` is used, for a body that parsed but was
+        refused afterwards). The body is parsed again as plain JSON for `payload`: this is the
+        cold path.
+        """
+        cause = error.__cause__
+        errors: list[FieldError] = []
+        if isinstance(cause, ValidationError):
+            for detail in cause.errors(include_url=False, include_input=False):
+                loc = tuple(detail["loc"])
+                if loc and isinstance(loc[0], str) and loc[0] in event_types:
+                    event_type, loc = loc[0], loc[1:]  # the tagged union's tag comes first
+                errors.append(FieldError(loc=loc, msg=detail["msg"], type=detail["type"]))
+        else:  # refused without pydantic's help: too deep, or a header disagreeing with the body
+            errors.append(FieldError(loc=(), msg=str(error), type=error.code))
+        data = bytes(body) if isinstance(body, memoryview) else body
+        try:
+            payload = _RAW_JSON.validate_json(data)
+        except (ValidationError, RecursionError):
+            payload = None
+        return cls(provider=provider, event_type=event_type, payload=payload, errors=tuple(errors))
+
+
+class _OpenValues:
+    """Validates an `Open` field as any string; its JSON Schema lists the documented values."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        known = [
+            value
+            for arg in typing.get_args(source)
+            if typing.get_origin(arg) is Literal
+            for value in typing.get_args(arg)
+        ]
+        return core_schema.str_schema(metadata={"pydantic_js_updates": {"examples": known}})
+
+    def __repr__(self) -> str:
+        return "Open"
+
+
+Open: TypeAlias = Annotated[_Known | str, _OpenValues()]
+"""An open enum: ``status: Open[Literal["completed", "failed"]]``.
+
+The ``Literal`` lists the values the provider documents (the JSON Schema shows them as examples);
+any other string is kept as sent instead of failing validation, because providers add statuses
+without warning. Type checkers see a `str`: compare with ``==`` and keep a fallback branch.
+"""
+
+
 def event_type_map(*models: type[EventModel]) -> Mapping[str, type[EventModel]]:
     """Return a read-only map from each model's event type string to the model class.
 
@@ -82,6 +195,7 @@ def event_type_map(*models: type[EventModel]) -> Mapping[str, type[EventModel]]:
 
 
 _RAW_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+_RAW_JSON: TypeAdapter[Any] = TypeAdapter(Any)
 
 
 def make_parser(
@@ -111,7 +225,9 @@ def make_parser(
         event_type = payload.get(type_field)
         if event_type is not None and not isinstance(event_type, str):
             problem = f"{type_field}: Input should be a valid string"
-            raise PayloadError(f"invalid {provider} payload: {problem}")
+            detail = InitErrorDetails(type="string_type", loc=(type_field,), input=event_type)
+            cause = ValidationError.from_exception_data(provider, [detail])
+            raise PayloadError(f"invalid {provider} payload: {problem}") from cause
         return UnknownEvent(provider=provider, event_type=event_type, payload=payload)
 
     parse.__doc__ = f"Validate a raw {provider} delivery body into its typed event."

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
-from ._base import EventModel, WebhookModel, event_type_map, make_parser
+from ._base import EventModel, Open, WebhookModel, event_type_map, make_parser
 
 __all__ = [
     "EVENT_TYPES",
@@ -37,7 +37,7 @@ class JobCompletedData(WebhookModel):
     id: str
     org_id: str
     extractor_id: str
-    status: Literal["completed"]
+    status: Open[Literal["completed"]]
     #: The fields the extractor defines, by name.
     extracted_data: dict[str, Any]
     #: Confidence per extracted field, from 0 to 1.
@@ -64,7 +64,7 @@ class JobFailedData(WebhookModel):
     id: str
     org_id: str
     extractor_id: str
-    status: Literal["failed"]
+    status: Open[Literal["failed"]]
     error_details: ErrorDetails
     processing_time_ms: int
     cost_credits: int

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
-from ._base import EventModel, WebhookModel, event_type_map, make_parser
+from ._base import EventModel, Open, WebhookModel, event_type_map, make_parser
 
 __all__ = [
     "EVENT_TYPES",
@@ -48,7 +48,7 @@ class DocumentCompletedData(WebhookModel):
 
     document_id: int
     filename: str
-    status: Literal["completed"]
+    status: Open[Literal["completed"]]
     processing_time_ms: int
     content_type: str
     folder_id: int
@@ -59,7 +59,7 @@ class DocumentErrorData(WebhookModel):
 
     document_id: int
     filename: str
-    status: Literal["error"]
+    status: Open[Literal["error"]]
     error_message: str
     folder_id: int
 

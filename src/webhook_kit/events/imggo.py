@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
-from ._base import EventModel, WebhookModel, event_type_map, make_parser
+from ._base import EventModel, Open, WebhookModel, event_type_map, make_parser
 
 __all__ = [
     "EVENT_TYPES",
@@ -45,7 +45,7 @@ class JobCompleted(_Event):
     """``job.completed``: a job was processed; `result` holds the extracted data."""
 
     event: Literal["job.completed"] = "job.completed"
-    status: Literal["completed"] | None = None
+    status: Open[Literal["completed"]] | None = None
     #: The fields the job's pattern extracts; their names depend on the pattern.
     result: dict[str, Any]
     confidence: float | None = None
@@ -57,7 +57,7 @@ class JobFailed(_Event):
     """``job.failed``: processing a job failed."""
 
     event: Literal["job.failed"] = "job.failed"
-    status: Literal["failed"] | None = None
+    status: Open[Literal["failed"]] | None = None
     error: ErrorInfo
     failed_at: AwareDatetime | None = None
 

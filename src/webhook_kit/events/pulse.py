@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal, TypeAlias
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
-from ._base import EventModel, WebhookModel, event_type_map, make_parser
+from ._base import EventModel, Open, WebhookModel, event_type_map, make_parser
 
 __all__ = [
     "EVENT_TYPES",
@@ -41,7 +41,7 @@ class JobCompletedData(WebhookModel):
     """The finished job in a ``job.completed`` event; fetch its result with the Pulse API."""
 
     job_id: str
-    status: Literal["completed"]
+    status: Open[Literal["completed"]]
     pages_processed: int
     #: A float; the document gives no unit (its example says 12.5 for 25 pages).
     processing_time: float
@@ -51,7 +51,7 @@ class JobFailedData(WebhookModel):
     """The failed job in a ``job.failed`` event."""
 
     job_id: str
-    status: Literal["failed"]
+    status: Open[Literal["failed"]]
     #: A message, not an object; Pulse's own handlers treat it as possibly absent.
     error: str | None = None
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import AwareDatetime, Field, JsonValue, TypeAdapter
 
-from ._base import EventModel, WebhookModel, event_type_map, make_parser
+from ._base import EventModel, Open, WebhookModel, event_type_map, make_parser
 
 __all__ = [
     "EVENT_TYPES",
@@ -55,7 +55,7 @@ class DocumentCompletedData(WebhookModel):
     """The parsed document in a ``document.completed`` event."""
 
     id: str
-    status: Literal["completed"]
+    status: Open[Literal["completed"]]
     pages: int
     created_at: AwareDatetime
     completed_at: AwareDatetime
@@ -74,7 +74,7 @@ class DocumentFailedData(WebhookModel):
     """The document in a ``document.failed`` event."""
 
     id: str
-    status: Literal["failed"]
+    status: Open[Literal["failed"]]
     created_at: AwareDatetime
     error: ErrorInfo
 
@@ -83,14 +83,14 @@ class BatchDocument(WebhookModel):
     """One document's outcome in a ``batch.completed`` event."""
 
     id: str
-    status: Literal["completed", "failed"]
+    status: Open[Literal["completed", "failed"]]
 
 
 class BatchCompletedData(WebhookModel):
     """The batch in a ``batch.completed`` event: counts and each document's outcome."""
 
     batch_id: str
-    status: Literal["completed"]
+    status: Open[Literal["completed"]]
     total: int
     succeeded: int
     failed: int
