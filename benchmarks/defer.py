@@ -1,14 +1,21 @@
 """Time to acknowledge: deferred to Celery vs inline, for a handler that sleeps 200 ms.
 
-Run with ``.venv/bin/python -m benchmarks.defer`` (about 30 s; needs the Redis of
-``tests/conftest.py``, override with ``WEBHOOK_KIT_REDIS_URL``). For each mode it starts the
-example Flask app (``examples/deferred_app.py``) under gunicorn on loopback (one process, 32
-threads), sends `--requests` signed struktr deliveries from `--concurrency` client threads, and
-prints the p50 and p99 of the time from sending a request to reading its answer.
+Run with ``.venv/bin/python -m benchmarks.defer`` (about a minute; needs the Redis of
+``tests/conftest.py``, override with ``WEBHOOK_KIT_REDIS_URL``; ``--broker redis rabbitmq``
+adds RabbitMQ, ``WEBHOOK_KIT_RABBITMQ_URL``). It starts the example Flask app
+(``examples/deferred_app.py``) under gunicorn on loopback, deployed as on a 2-core machine: 4
+worker processes of 8 threads (``--workers``, ``--threads``). Two processes per core keep both
+cores busy while one process waits for its GIL; the threads cover the waits on the broker (and,
+inline, the 200 ms handler: 32 threads serve 16 clients without queueing). One server per mode:
+inline, then deferred on each broker. Against each, for every ``--concurrency`` level, as many
+client threads as the level, each on its own keep-alive connection, send signed struktr
+deliveries back to back, until ``--requests`` in all or ``--seconds``, whichever comes first,
+and the p50 and p99 of the time from sending a request to reading its answer are printed, with
+the ratio of deferred to inline.
 
 - inline: the receiver runs the handler in the request, so the answer waits for it;
-- defer: the receiver publishes to Celery (Redis broker) and answers 202 once it is accepted. No
-  worker runs during the measurement: the queue is deleted afterwards.
+- defer: the receiver publishes to Celery and answers 202 once the broker accepted it (on
+  RabbitMQ with publisher confirms). No worker runs: the queue is deleted afterwards.
 
 The target is a deferred p99 under 20 ms.
 """
@@ -16,35 +23,60 @@ The target is a deferred p99 under 20 ms.
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import flask
-import httpx
 import redis
+from celery import Celery
 from examples.common import DEV_SECRETS
 from examples.deferred_app import make_app, make_celery, make_receivers
+from kombu import Exchange, Queue
 
 from webhook_kit import SQLiteStore, testing
 from webhook_kit.celery import CeleryDefer
 from webhook_kit.deadletters import SQLiteDeadLetters
 
-REDIS_URL = os.environ.get("WEBHOOK_KIT_REDIS_URL", "redis://127.0.0.1:6379/0")
+BROKERS = {
+    "redis": os.environ.get("WEBHOOK_KIT_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    "rabbitmq": os.environ.get("WEBHOOK_KIT_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+}
 ROOT = Path(__file__).resolve().parent.parent
+PATH = "/webhooks/struktr"
+
+Delivery = tuple[bytes, dict[str, str]]
 
 
-def slow_handler(provider: str, event: Any) -> None:  # noqa: ARG001
+def slow_handler(provider: str, event: object) -> None:  # noqa: ARG001
     """A handler that takes 200 ms, like a call to a slow API."""
     time.sleep(0.2)
+
+
+def _celery(broker: str, queue: str) -> Celery:
+    """The example's Celery app on `broker`, on a queue of its own that leaves no trace."""
+    celery = make_celery(BROKERS[broker], queue=queue)
+    if broker == "redis":  # every key under the queue's prefix, deleted afterwards
+        celery.conf.broker_transport_options = {
+            **celery.conf.broker_transport_options,
+            "global_keyprefix": f"{queue}:",
+        }
+    else:  # a durable queue, as deployed, which RabbitMQ drops a minute after its last use
+        celery.conf.task_queues = [
+            Queue(queue, Exchange(queue), routing_key=queue, queue_arguments={"x-expires": 60_000})
+        ]
+    return celery
 
 
 def create() -> flask.Flask:
@@ -52,32 +84,32 @@ def create() -> flask.Flask:
     folder = Path(os.environ["BENCH_DIR"])
     store = SQLiteStore(folder / "idempotency.sqlite3")
     defer = None
-    if os.environ["BENCH_MODE"] == "defer":
-        queue = os.environ["BENCH_QUEUE"]
-        celery = make_celery(REDIS_URL, queue=queue)
-        celery.conf.broker_transport_options = {
-            **celery.conf.broker_transport_options,
-            "global_keyprefix": f"{queue}:",
-        }
-        defer = CeleryDefer(celery, dead_letters=SQLiteDeadLetters(folder / "dead.sqlite3"))
+    broker = os.environ["BENCH_BROKER"]
+    if broker != "inline":
+        defer = CeleryDefer(
+            _celery(broker, os.environ["BENCH_QUEUE"]),
+            dead_letters=SQLiteDeadLetters(folder / "dead.sqlite3"),
+        )
     return make_app(make_receivers(defer, store, handle=slow_handler))
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def measure(mode: str, requests: int, concurrency: int) -> list[float]:
-    """Start the server in `mode`, send the deliveries, return each one's latency in ms."""
-    port, queue = free_port(), f"wk-bench-{uuid.uuid4().hex[:12]}"
+@contextmanager
+def server(broker: str, args: argparse.Namespace) -> Iterator[int]:
+    """Gunicorn serving `create()` for `broker` ("inline": no defer) on a free port."""
+    port, queue = _free_port(), f"wk-bench-{uuid.uuid4().hex[:12]}"
     with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "BENCH_MODE": mode, "BENCH_DIR": folder, "BENCH_QUEUE": queue}
-        server = subprocess.Popen(  # noqa: S603
+        env = {**os.environ, "BENCH_BROKER": broker, "BENCH_DIR": folder, "BENCH_QUEUE": queue}
+        process = subprocess.Popen(  # noqa: S603 - our own command line
             [
                 sys.executable,
-                *("-m", "gunicorn", "-k", "gthread", "--threads", "32", "-w", "1"),
+                *("-m", "gunicorn", "-k", "gthread"),
+                *("--workers", str(args.workers), "--threads", str(args.threads)),
                 *("-b", f"127.0.0.1:{port}", "--log-level", "warning"),
                 "benchmarks.defer:create()",
             ],
@@ -85,36 +117,31 @@ def measure(mode: str, requests: int, concurrency: int) -> list[float]:
             env=env,
         )
         try:
-            url = f"http://127.0.0.1:{port}/webhooks/struktr"
             _wait_until_up(port)
-            deliveries = [
-                testing.signed_delivery("struktr", DEV_SECRETS["struktr"], "batch.progress")
-                for _ in range(requests + concurrency)
-            ]
-            with httpx.Client(limits=httpx.Limits(max_connections=concurrency)) as client:
-
-                def send(delivery: tuple[bytes, dict[str, str]]) -> float:
-                    started = time.perf_counter()
-                    reply = client.post(url, content=delivery[0], headers=delivery[1])
-                    elapsed = (time.perf_counter() - started) * 1000
-                    assert reply.status_code in (200, 202), reply.text
-                    return elapsed
-
-                with ThreadPoolExecutor(concurrency) as pool:
-                    list(pool.map(send, deliveries[:concurrency]))  # warm up the connections
-                    return list(pool.map(send, deliveries[concurrency:]))
+            yield port
         finally:
-            server.terminate()
-            server.wait(timeout=10)
-            if mode == "defer":  # drop the queued messages: no worker ever runs them
-                client = redis.Redis.from_url(REDIS_URL)
-                for key in client.scan_iter(f"{queue}:*"):
-                    client.delete(key)
-                client.close()
+            process.terminate()
+            process.wait(timeout=20)
+            _drop_queue(broker, queue)
+
+
+def _drop_queue(broker: str, queue: str) -> None:
+    """Delete what the run queued: no worker ever runs it."""
+    if broker == "redis":
+        client = redis.Redis.from_url(BROKERS[broker])
+        for key in client.scan_iter(f"{queue}:*"):
+            client.delete(key)
+        client.close()
+    elif broker == "rabbitmq":
+        celery = _celery(broker, queue)
+        with celery.connection_for_write() as connection:
+            channel = connection.default_channel
+            channel.queue_delete(queue)
+            channel.exchange_delete(queue)
 
 
 def _wait_until_up(port: int) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -125,22 +152,93 @@ def _wait_until_up(port: int) -> None:
             time.sleep(0.05)
 
 
+def signed(count: int) -> list[Delivery]:
+    """`count` distinct signed struktr deliveries."""
+    secret = os.environ.get("STRUKTR_WEBHOOK_SECRET") or DEV_SECRETS["struktr"]
+    return [testing.signed_delivery("struktr", secret, "batch.progress") for _ in range(count)]
+
+
+def load(port: int, concurrency: int, requests: int, seconds: float) -> list[float]:
+    """`concurrency` clients sending back to back; each answer's latency in ms."""
+    deliveries = iter(signed(requests + 3 * concurrency))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    start = threading.Barrier(concurrency)
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            for _ in range(2):  # warm up: the connection, and its server process
+                with lock:
+                    body, headers = next(deliveries)
+                _post(connection, body, headers)
+            start.wait()
+            deadline = time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                with lock:
+                    if len(latencies) >= requests:
+                        return
+                    body, headers = next(deliveries)
+                started = time.perf_counter()
+                _post(connection, body, headers)
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    latencies.append(elapsed)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(client) for _ in range(concurrency)]:
+            future.result()
+    return latencies
+
+
+def _post(connection: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> None:
+    connection.request("POST", PATH, body=body, headers=headers)
+    reply = connection.getresponse()
+    text = reply.read()
+    assert reply.status in (200, 202), text
+
+
 def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--requests", type=int, default=400, help="at most, per level")
+    parser.add_argument("--seconds", type=float, default=8.0, help="at most, per level")
+    parser.add_argument("--broker", nargs="+", choices=sorted(BROKERS), default=["redis"])
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
     args = parser.parse_args()
-    results = {mode: measure(mode, args.requests, args.concurrency) for mode in ("inline", "defer")}
-    print(f"{args.requests} deliveries, {args.concurrency} concurrent, handler sleeps 200 ms")
-    print("| mode | p50 ms | p99 ms |")
-    print("| --- | ---: | ---: |")
-    for mode, latencies in results.items():
-        p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-        print(f"| {mode} | {p50:.1f} | {p99:.1f} |")
+    modes = ["inline", *args.broker]
+    results: dict[tuple[str, int], list[float]] = {}
+    for mode in modes:
+        with server(mode, args) as port:
+            load(port, 2 * args.workers, 0, 0)  # warm up every server process
+            for concurrency in args.concurrency:
+                results[mode, concurrency] = load(port, concurrency, args.requests, args.seconds)
+    print(
+        f"gunicorn gthread, {args.workers} processes x {args.threads} threads; handler sleeps "
+        f"200 ms; at most {args.requests} deliveries or {args.seconds:g} s per level; ms"
+    )
+    header = ["clients", "n", "inline p50", "inline p99"]
+    for broker in args.broker:
+        header += [f"defer {broker} p50", "p99", "p50 ratio", "p99 ratio"]
+    print("| " + " | ".join(header) + " |")
+    print("| " + " | ".join(["---:"] * len(header)) + " |")
+    for concurrency in args.concurrency:
+        inline = results["inline", concurrency]
+        base50, base99 = percentile(inline, 50), percentile(inline, 99)
+        sizes = "/".join(str(len(results[mode, concurrency])) for mode in modes)
+        row = [str(concurrency), sizes, f"{base50:.1f}", f"{base99:.1f}"]
+        for broker in args.broker:
+            deferred = results[broker, concurrency]
+            p50, p99 = percentile(deferred, 50), percentile(deferred, 99)
+            row += [f"{p50:.1f}", f"{p99:.1f}", f"{p50 / base50:.3f}", f"{p99 / base99:.3f}"]
+        print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ import pytest
 
 from tests.receiving import CLIENTS, SECRETS
 from webhook_kit import SQLiteStore, providers, testing
+from webhook_kit._headers import get_header
 from webhook_kit.celery import CeleryDefer
 from webhook_kit.deadletters import SQLiteDeadLetters
-from webhook_kit.defer import QueuedDelivery
+from webhook_kit.defer import QueuedDelivery, keep_headers
 from webhook_kit.errors import QueueUnavailableError
 from webhook_kit.receiver import Receiver
 
@@ -183,3 +184,75 @@ def test_unreachable_broker_raises_queue_unavailable_quickly(tmp_path: Path) -> 
     with pytest.raises(QueueUnavailableError, match="did not accept"):
         defer.submit(QueuedDelivery("struktr", b"{}", {}, time.time()))
     assert time.monotonic() - started < 5
+
+
+def _published(app: celery.Celery, publish: Any) -> dict[str, Any]:
+    """What Celery hands to kombu when `publish()` runs: `before_task_publish`'s arguments."""
+    seen: list[dict[str, Any]] = []
+
+    def record(**kwargs: Any) -> None:
+        seen.append(kwargs)
+
+    celery.signals.before_task_publish.connect(record, weak=False)
+    try:
+        publish()
+    finally:
+        celery.signals.before_task_publish.disconnect(record)
+    [published] = seen
+    return published
+
+
+@pytest.mark.parametrize("queue", [None, "hooks"])
+def test_submit_publishes_what_apply_async_would(tmp_path: Path, queue: str | None) -> None:
+    """submit's prepared publish sends apply_async's message, routed alike, minus the args' repr."""
+    app = celery.Celery("t", broker="memory://", set_as_current=False)
+    defer = CeleryDefer(app, dead_letters=SQLiteDeadLetters(tmp_path / "d.sqlite3"), queue=queue)
+    delivery = QueuedDelivery("struktr", b'{"a":1}\xff', {"x-struktr-delivery": "d1"}, 1.5)
+    options = defer._options()
+    ours = _published(app, lambda: defer.submit(delivery))
+    theirs = _published(app, lambda: defer.task.apply_async((delivery.to_message(),), **options))
+    assert ours["headers"]["argsrepr"] == f"({delivery!r},)"
+    assert "d1" not in ours["headers"]["argsrepr"]  # no body or header in monitoring tools
+    for sent in (ours, theirs):
+        for key in ("id", "root_id", "argsrepr"):
+            del sent["headers"][key]
+        del sent["properties"]["correlation_id"]
+        sent["properties"] = {k: v for k, v in sent["properties"].items() if v is not None}
+    assert ours == theirs
+    body = ours["body"]
+    assert QueuedDelivery.from_message(json.loads(json.dumps(body))[0][0]) == delivery
+    with app.connection_for_read() as connection:
+        message = connection.SimpleQueue(queue or "celery", no_ack=True).get(timeout=1)
+    assert message.headers["task"] == "webhook_kit.process"
+    assert QueuedDelivery.from_message(message.decode()[0][0]) == delivery
+
+
+def test_submit_runs_the_task_in_process_when_eager(tmp_path: Path, store: Any) -> None:
+    """With task_always_eager, submit runs the task at once, as apply_async does in tests."""
+    app = celery.Celery("t", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    app.conf.task_always_eager = True
+    defer = CeleryDefer(app, dead_letters=SQLiteDeadLetters(tmp_path / "d.sqlite3"))
+    calls: list[Any] = []
+    receiver = Receiver("struktr", secret=SECRETS["struktr"], store=store, defer=defer)
+    receiver.on("batch.progress")(calls.append)
+    reply = receiver.handle(
+        *testing.signed_delivery("struktr", SECRETS["struktr"], "batch.progress")
+    )
+    assert (reply.status, len(calls)) == (202, 1)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Webhook-Id": "i", "webhook-signature": "s", "X-Other": "o"},
+        {b"webhook-id": b"i", b"Webhook-Signature": b"s", b"x-other": b"o"},
+        {"webhook-id": "i", "Webhook-Signature": "s", "WEBHOOK-SIGNATURE": "later"},
+    ],
+    ids=["mixed-case", "bytes", "duplicate"],
+)
+def test_keep_headers_finds_what_get_header_finds(headers: dict[Any, Any]) -> None:
+    """keep_headers keeps, for each name asked, what get_header finds: any case, bytes, first."""
+    names = ["webhook-id", "webhook-signature", "svix-id", "webhook-timestamp"]
+    expected = {name: get_header(headers, name, name) for name in names}
+    assert keep_headers(headers, names) == {k: v for k, v in expected.items() if v is not None}
+    assert keep_headers(headers, names) == {"webhook-id": "i", "webhook-signature": "s"}
