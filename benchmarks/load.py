@@ -1,17 +1,18 @@
-"""Load test: a hand-written receiver vs webhook-kit's Flask adapter, under gunicorn, with wrk.
+"""Load test: hand-written receivers vs webhook-kit's adapters, under real servers, with wrk.
 
-Each target runs as a real gunicorn server on 127.0.0.1 (the apps are in `load_apps.py`) and
-takes the same bounded wrk run; every request is a distinct, correctly signed struktr delivery
-(a Lua script walks a pre-signed list). Afterwards the script plays the provider: it resends
-every delivery wrk sent, so any delivery lost in flight is processed, and then checks the side
-effects, one counter per delivery, for lost and doubled events::
+Each target runs as a real server on 127.0.0.1 (gunicorn for Flask and Django, uvicorn for
+FastAPI; the apps are in `load_apps.py` and `load_django.py`) and takes the same bounded wrk run;
+every request is a correctly signed struktr delivery (a Lua script walks a pre-signed list, and
+resends an earlier one now and then, as a provider retrying does). Afterwards the script plays the
+provider: it resends every delivery wrk sent, so any delivery lost in flight is processed, and then
+checks the side effects, one counter per delivery, for lost and doubled events::
 
-    python -m benchmarks.load                       # 10 s per target
-    python -m benchmarks.load --duration 20 --connections 32
+    python -m benchmarks.load                       # all three frameworks, 10 s per target
+    python -m benchmarks.load --frameworks flask --duration 20 --connections 32
 
 Needs ``wrk`` (Debian package ``wrk``) and the shared Redis on 127.0.0.1:6379 (the side-effect
 counter, and the Redis store). Prints requests/s and p50/p99 latency side by side, with the
-ratio to the hand-written receiver.
+ratio to the framework's hand-written receiver.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +101,69 @@ end
 """
 
 
+@dataclass(frozen=True)
+class Target:
+    """One receiver to load: how to serve it, and whether it claims to handle duplicates."""
+
+    name: str
+    framework: str
+    server: str  # "gunicorn" or "uvicorn"
+    app: str
+    store: str | None = None  # a redis:// URL; None means a fresh SQLite file
+    dedupes: bool = True
+    variant: str = ""
+
+
+TARGETS = [
+    Target(
+        "hand-written (HMAC + json.loads)",
+        "flask",
+        "gunicorn",
+        "benchmarks.load_apps:handwritten",
+        dedupes=False,
+    ),
+    Target(
+        "hand-written + Redis SET NX",
+        "flask",
+        "gunicorn",
+        "benchmarks.load_apps:handwritten_dedupe",
+    ),
+    Target("webhook-kit, SQLite store", "flask", "gunicorn", "benchmarks.load_apps:ours"),
+    Target("webhook-kit, Redis store", "flask", "gunicorn", "benchmarks.load_apps:ours", REDIS_URL),
+    Target(
+        "hand-written (HMAC + json.loads)",
+        "fastapi",
+        "uvicorn",
+        "benchmarks.load_apps:handwritten_fastapi",
+        dedupes=False,
+    ),
+    Target("webhook-kit, SQLite store", "fastapi", "uvicorn", "benchmarks.load_apps:ours_fastapi"),
+    Target(
+        "webhook-kit, AsyncRedisStore",
+        "fastapi",
+        "uvicorn",
+        "benchmarks.load_apps:ours_fastapi",
+        REDIS_URL,
+    ),
+    Target(
+        "hand-written (HMAC + json.loads)",
+        "django",
+        "gunicorn",
+        "benchmarks.load_django:application",
+        dedupes=False,
+        variant="handwritten",
+    ),
+    Target("webhook-kit, SQLite store", "django", "gunicorn", "benchmarks.load_django:application"),
+    Target(
+        "webhook-kit, Redis store",
+        "django",
+        "gunicorn",
+        "benchmarks.load_django:application",
+        REDIS_URL,
+    ),
+]
+
+
 @dataclass
 class Result:
     """What one target did under load."""
@@ -139,28 +204,22 @@ def make_deliveries(count: int, run: str, directory: Path) -> tuple[list[tuple],
 
 
 def start_server(
-    app: str, env: dict[str, str], workers: int
+    target: Target, env: dict[str, str], workers: int
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start gunicorn for `app` on a free loopback port; return it once it answers."""
+    """Start `target` under its server on a free loopback port; return it once it answers."""
     port = _free_port()
+    if target.server == "uvicorn":
+        command = ["benchmarks.uvicorn_workers", target.app, str(port), str(workers)]
+    else:
+        command = ["gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+        command += ["--log-level", "warning", target.app]
     process = subprocess.Popen(  # noqa: S603 - our own command line
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            app,
-        ],
+        [sys.executable, "-m", *command],
         cwd=ROOT,
         env={**os.environ, **env},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             httpx.get(url + "/webhooks/struktr", timeout=1)
@@ -168,7 +227,7 @@ def start_server(
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit(f"{app} did not start")
+    raise SystemExit(f"{target.app} did not start")
 
 
 def run_wrk(
@@ -211,35 +270,41 @@ def run_wrk(
     return rps, p50, p99, statuses, slices
 
 
-def measure(  # noqa: PLR0917 - one call site, read as a table row
-    name: str,
-    app: str,
-    store: str | None,
-    deliveries: list[tuple],
-    script: Path,
-    args: argparse.Namespace,
+def resend(url: str, deliveries: list[tuple], indexes: list[int]) -> None:
+    """The provider's retry of every delivery in `indexes`, eight at a time."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+
+        def post(index: int) -> int:
+            body, headers = deliveries[index]
+            return client.post("/webhooks/struktr", content=body, headers=headers).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            unexpected = [s for s in pool.map(post, indexes) if s != 200]
+    if unexpected:
+        raise SystemExit(f"the resend got {len(unexpected)} non-200 answers: {unexpected[:5]}")
+
+
+def measure(
+    target: Target, deliveries: list[tuple], script: Path, args: argparse.Namespace
 ) -> Result:
     """Load one target, then resend what it was sent and count the side effects."""
     counts_key = f"webhook-kit:load:{uuid.uuid4().hex[:8]}"
     prefix = f"webhook-kit-load-{uuid.uuid4().hex[:8]}"
     env = {"LOAD_SECRET": SECRET, "LOAD_COUNTS": counts_key, "LOAD_PREFIX": prefix}
+    env["LOAD_VARIANT"] = target.variant
     with tempfile.TemporaryDirectory() as tmp:
-        env["LOAD_STORE"] = store or str(Path(tmp) / "load.sqlite3")
-        process, url = start_server(app, env, args.workers)
+        env["LOAD_STORE"] = target.store or str(Path(tmp) / "load.sqlite3")
+        process, url = start_server(target, env, args.workers)
         try:
             rps, p50, p99, statuses, slices = run_wrk(url, script, args)
             sent_indexes = sorted(
                 {(offset + i) % len(deliveries) for offset, sent in slices for i in range(sent)}
             )
-            resend = store is not None or app.endswith(":ours")
-            if resend:  # the provider's retry of everything: ours must process each once
-                with httpx.Client(base_url=url, timeout=10) as client:
-                    for index in sent_indexes:
-                        body, headers = deliveries[index]
-                        client.post("/webhooks/struktr", content=body, headers=headers)
+            if target.dedupes:  # the provider's retry of everything: each processed once
+                resend(url, deliveries, sent_indexes)
         finally:
             process.terminate()
-            process.wait(timeout=20)
+            process.wait(timeout=30)
     with redis.Redis.from_url(REDIS_URL) as client:
         counts = {k.decode(): int(v) for k, v in client.hgetall(counts_key).items()}
         client.delete(counts_key)
@@ -248,8 +313,9 @@ def measure(  # noqa: PLR0917 - one call site, read as a table row
             client.delete(*keys)
     run = deliveries[0][1]["X-Struktr-Delivery"].rsplit("-", 1)[0]
     expected = {f"doc_{run}_{index}" for index in sent_indexes}
-    lost = len(expected - set(counts)) if resend else 0
+    lost = len(expected - set(counts)) if target.dedupes else 0
     doubled = sum(1 for document in expected if counts.get(document, 0) > 1)
+    name = f"{target.framework}: {target.name}"
     return Result(name, rps, p50, p99, statuses, sum(s for _, s in slices), lost, doubled)
 
 
@@ -266,7 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="targets are interleaved; medians are reported"
     )
+    parser.add_argument(
+        "--frameworks", default="flask,fastapi,django", help="comma-separated subset to load"
+    )
     args = parser.parse_args(argv)
+    targets = [t for t in TARGETS if t.framework in args.frameworks.split(",")]
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian package 'wrk')", file=sys.stderr)
         return 2
@@ -278,29 +348,24 @@ def main(argv: list[str] | None = None) -> int:
         script.write_text(
             LUA % {"path": path, "per_thread": per_thread, "duplicates": args.duplicates}
         )
-        targets = [
-            ("hand-written (HMAC + json.loads)", "benchmarks.load_apps:handwritten", None),
-            ("webhook-kit, SQLite store", "benchmarks.load_apps:ours", None),
-            ("webhook-kit, Redis store", "benchmarks.load_apps:ours", REDIS_URL),
-        ]
         rounds = [
-            [measure(name, app, store, deliveries, script, args) for name, app, store in targets]
+            [measure(target, deliveries, script, args) for target in targets]
             for _ in range(args.rounds)
         ]
     print(
-        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, gunicorn -w {args.workers} "
-        f"(sync workers), signed struktr deliveries, {args.duplicates:.0%} of requests resending "
-        "an earlier one; median of "
-        f"{args.rounds} interleaved rounds (ratio range in brackets)"
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.workers} worker "
+        f"processes (gunicorn sync, uvicorn), signed struktr deliveries, {args.duplicates:.0%} "
+        f"of requests resending an earlier one; median of {args.rounds} interleaved rounds "
+        "(ratio to the framework's hand-written receiver, range in brackets)"
     )
     print(
-        f"{'target':36} {'req/s':>8} {'ratio':>17} {'p50 ms':>7} {'p99 ms':>7}  "
+        f"{'target':45} {'req/s':>8} {'ratio':>17} {'p50 ms':>7} {'p99 ms':>7}  "
         "statuses  lost doubled"
     )
-    results = [result for round_ in rounds for result in round_]
-    for index, (name, _, _) in enumerate(targets):
+    for index, target in enumerate(targets):
+        baseline = next(i for i, t in enumerate(targets) if t.framework == target.framework)
         mine = [round_[index] for round_ in rounds]
-        ratios = sorted(round_[index].rps / round_[0].rps for round_ in rounds)
+        ratios = sorted(round_[index].rps / round_[baseline].rps for round_ in rounds)
         statuses: dict[int, int] = {}
         for result in mine:
             for status, count in result.statuses.items():
@@ -308,12 +373,17 @@ def main(argv: list[str] | None = None) -> int:
         shown = ",".join(f"{s}:{n}" for s, n in sorted(statuses.items()))
         ratio = f"{statistics.median(ratios):.2f} [{ratios[0]:.2f}-{ratios[-1]:.2f}]"
         print(
-            f"{name:36} {statistics.median(r.rps for r in mine):8.0f} {ratio:>17} "
+            f"{mine[0].name:45} {statistics.median(r.rps for r in mine):8.0f} {ratio:>17} "
             f"{statistics.median(r.p50_ms for r in mine):7.2f} "
             f"{statistics.median(r.p99_ms for r in mine):7.2f}  {shown}  "
             f"{sum(r.lost for r in mine)} {sum(r.doubled for r in mine)}"
         )
-    bad = any(r.lost or r.doubled for r in results if r.name != targets[0][0])
+    bad = any(
+        r.lost or r.doubled
+        for round_ in rounds
+        for r, target in zip(round_, targets, strict=True)
+        if target.dedupes
+    )
     return 1 if bad else 0
 
 
