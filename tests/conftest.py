@@ -70,3 +70,12 @@ def rabbitmq_url() -> str:
     """The shared RabbitMQ broker (override with WEBHOOK_KIT_RABBITMQ_URL)."""
     url = os.environ.get("WEBHOOK_KIT_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
     return require_service("RabbitMQ", url, 5672)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

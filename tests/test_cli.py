@@ -24,11 +24,13 @@ from click import unstyle as click_unstyle
 from click.testing import CliRunner, Result
 
 from tests.drift import REFUSED
+from tests.idempotency.backends import sqlalchemy_url
 from webhook_kit import Receiver, StandardWebhooksVerifier, providers, testing
 from webhook_kit.cli import cli
 from webhook_kit.cli.client import post, tamper
 from webhook_kit.cli.server import ReceiverServer, make_receivers
 from webhook_kit.deadletters import DeadLetter, SQLiteDeadLetters
+from webhook_kit.deadletters.sql import SQLDeadLetters
 
 # Valid for every scheme: the hex providers use its UTF-8 bytes, Pulse decodes the base64.
 SECRET = "whsec_dGVzdC1jbGktc2lnbmluZy1rZXktMDEyMzQ1"
@@ -747,3 +749,43 @@ def test_replay_runs_as_a_process(letters: Letters) -> None:
     assert fixed.stdout.splitlines()[-1] == "5 replayed: 5 done, 0 kept"
     assert SECRET not in strict.stdout + fixed.stdout
     assert (letters.left(), len(letters.handled())) == ([], 6)
+
+
+def test_replay_lists_letters_of_a_sql_database(postgres_dsn: str) -> None:
+    """`--dead-letters` also takes a database URL, for dead letters shared by several hosts."""
+    url = sqlalchemy_url(postgres_dsn)
+    dead = SQLDeadLetters(url)
+    dead.create_table()
+    letter_id = f"struktr:cli-{time.time_ns()}"
+    body, headers = testing.signed_delivery("struktr", SECRET, "document.completed")
+    dead.add(
+        DeadLetter(
+            id=letter_id,
+            provider="struktr",
+            body=body,
+            headers=headers,
+            reason="handler_failed",
+            error="RuntimeError: ledger unreachable",
+            attempts=5,
+            received_at=time.time(),
+        )
+    )
+    try:
+        result = run("replay", "--list", "--dead-letters", url)
+        assert result.exit_code == 0, result.stderr
+        [line] = [line for line in result.stdout.splitlines() if letter_id in line]
+        assert "handler_failed" in line
+    finally:
+        dead.remove(letter_id)
+        dead.close()
+
+
+def test_replay_from_an_unreachable_database_is_one_line_without_the_password() -> None:
+    """A database that does not answer is one line that never shows the URL's password."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql+psycopg://webhooks:s3cr3t-pw@127.0.0.1:{port}/db"
+    line = one_line_error(run("replay", "--list", "--dead-letters", url))
+    assert "cannot open the dead letters at postgresql+psycopg://..." in line
+    assert "s3cr3t-pw" not in line

@@ -1,27 +1,52 @@
-"""Dead letters: the SQLite record, and `replay` through the current handlers."""
+"""Dead letters: the SQLite and SQL-database records, and `replay` through the current handlers."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from tests.idempotency.backends import sqlalchemy_url
 from tests.receiving import SECRETS
-from webhook_kit import SQLiteStore, testing
-from webhook_kit.deadletters import DeadLetter, SQLiteDeadLetters, replay
+from webhook_kit import SQLiteStore, StoreUnavailableError, testing
+from webhook_kit.deadletters import DeadLetter, DeadLetterStore, SQLiteDeadLetters, replay
+from webhook_kit.deadletters.sql import SQLDeadLetters
 from webhook_kit.idempotency import store_key
 from webhook_kit.receiver import Receiver
 
+SQL_SERVICES = {"postgres": "postgres_dsn", "mariadb": "mariadb_dsn"}
 
-@pytest.fixture
-def letters(tmp_path: Path) -> Iterator[SQLiteDeadLetters]:
-    """Dead letters in a fresh SQLite file."""
-    letters = SQLiteDeadLetters(tmp_path / "dead.sqlite3")
+
+def sql_letters(request: pytest.FixtureRequest, backend: str) -> Iterator[SQLDeadLetters]:
+    """Dead letters in a fresh table of the shared `backend` database, dropped afterwards."""
+    url = sqlalchemy_url(request.getfixturevalue(SQL_SERVICES[backend]))
+    letters = SQLDeadLetters(url, table=f"dead_{uuid.uuid4().hex[:12]}")
+    letters.create_table()
     yield letters
+    letters.table.drop(letters.engine)
     letters.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
+def letters(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeadLetterStore]:
+    """Dead letters in a fresh SQLite file, or a fresh table of PostgreSQL or MariaDB."""
+    if request.param == "sqlite":
+        letters = SQLiteDeadLetters(tmp_path / "dead.sqlite3")
+        yield letters
+        letters.close()
+    else:
+        yield from sql_letters(request, request.param)
+
+
+@pytest.fixture(params=list(SQL_SERVICES))
+def sql(request: pytest.FixtureRequest) -> Iterator[SQLDeadLetters]:
+    """Dead letters in a fresh PostgreSQL or MariaDB table."""
+    yield from sql_letters(request, request.param)
 
 
 @pytest.fixture
@@ -68,7 +93,7 @@ def receiver_for(name: str, store: Any, calls: list[Any], *, fail: bool = False)
     return receiver
 
 
-def test_record_round_trip_and_replacement(letters: SQLiteDeadLetters) -> None:
+def test_record_round_trip_and_replacement(letters: DeadLetterStore) -> None:
     """A letter reads back whole; recording it again replaces it and keeps its creation time."""
     letter = letter_of("struktr", SECRETS["struktr"], "d1", created_at=100.0, updated_at=100.0)
     letters.add(letter)
@@ -82,7 +107,7 @@ def test_record_round_trip_and_replacement(letters: SQLiteDeadLetters) -> None:
 
 
 def test_replay_runs_each_letter_once_and_removes_it(
-    letters: SQLiteDeadLetters, store: SQLiteStore
+    letters: DeadLetterStore, store: SQLiteStore
 ) -> None:
     """Replaying all letters runs each through the handlers once, then removes them."""
     for name, delivery_id in [("struktr", "a"), ("pulse", "b")]:
@@ -98,7 +123,7 @@ def test_replay_runs_each_letter_once_and_removes_it(
 
 
 def test_replay_of_a_delivery_processed_meanwhile_is_a_duplicate(
-    letters: SQLiteDeadLetters, store: SQLiteStore
+    letters: DeadLetterStore, store: SQLiteStore
 ) -> None:
     """A letter whose delivery the provider's retry already processed is not run again."""
     letter = letter_of("pulse", SECRETS["pulse"], "m1")
@@ -113,7 +138,7 @@ def test_replay_of_a_delivery_processed_meanwhile_is_a_duplicate(
 
 
 def test_replay_that_fails_again_keeps_the_letter(
-    letters: SQLiteDeadLetters, store: SQLiteStore
+    letters: DeadLetterStore, store: SQLiteStore
 ) -> None:
     """A handler still failing leaves the letter, with one more attempt and the new error."""
     letters.add(letter_of("struktr", SECRETS["struktr"], "x"))
@@ -123,7 +148,7 @@ def test_replay_that_fails_again_keeps_the_letter(
     assert (kept.attempts, kept.error) == (6, "RuntimeError: still broken")
 
 
-def test_replay_verifies_unless_told_not_to(letters: SQLiteDeadLetters, store: SQLiteStore) -> None:
+def test_replay_verifies_unless_told_not_to(letters: DeadLetterStore, store: SQLiteStore) -> None:
     """A letter signed with a rotated-away secret is refused, and replayed with verify=False."""
     letters.add(letter_of("struktr", "the-old-secret", "r"))
     calls: list[Any] = []
@@ -134,7 +159,7 @@ def test_replay_verifies_unless_told_not_to(letters: SQLiteDeadLetters, store: S
     assert (result.result, len(calls), letters.all()) == ("processed", 1, [])
 
 
-def test_replay_of_an_unknown_id_is_a_key_error(letters: SQLiteDeadLetters) -> None:
+def test_replay_of_an_unknown_id_is_a_key_error(letters: DeadLetterStore) -> None:
     """Replaying an id that names no letter raises KeyError naming it."""
     with pytest.raises(KeyError, match="nope"):
         replay([], letters, id="struktr:nope")
@@ -147,7 +172,7 @@ def test_dead_letters_need_a_file() -> None:
 
 
 def test_replay_of_one_provider_leaves_the_others(
-    letters: SQLiteDeadLetters, store: SQLiteStore
+    letters: DeadLetterStore, store: SQLiteStore
 ) -> None:
     """`provider=` replays that provider's letters only, and an id of another one is a KeyError."""
     for name, delivery_id in [("struktr", "a"), ("pulse", "b")]:
@@ -159,3 +184,63 @@ def test_replay_of_one_provider_leaves_the_others(
     assert [letter.id for letter in letters.all()] == ["struktr:a"]
     with pytest.raises(KeyError, match="struktr:a"):
         replay(receivers, letters, id="struktr:a", provider="pulse")
+
+
+def test_sql_dead_letters_keep_large_bodies(sql: SQLDeadLetters) -> None:
+    """Every byte value and a NUL in the error survive; MySQL: as large as its packet allows."""
+    size = 10 * 1024 * 1024  # the receiver's default limit
+    if sql.engine.dialect.name == "mysql":
+        with sql.engine.connect() as conn:
+            packet = conn.execute(sa.text("SELECT @@max_allowed_packet")).scalar_one()
+        size = min(size, (packet - 64 * 1024) // 2)
+    body = (bytes(range(256)) * (size // 256 + 1))[:size]
+    letter = letter_of("struktr", SECRETS["struktr"], "big")
+    letter = DeadLetter(**{**letter.__dict__, "body": body, "error": "ValueError: a\x00b"})
+    sql.add(letter)
+    stored = sql.get(letter.id)
+    assert stored is not None
+    assert (stored.body == body, stored.error) == (True, "ValueError: a\ufffdb")
+
+
+@pytest.mark.parametrize("sql", ["mariadb"], indirect=True)
+def test_a_letter_over_mysqls_packet_size_names_the_setting(sql: SQLDeadLetters) -> None:
+    """MariaDB would drop the connection; we refuse first, saying which setting to raise."""
+    with sql.engine.connect() as conn:
+        packet = conn.execute(sa.text("SELECT @@max_allowed_packet")).scalar_one()
+    letter = letter_of("struktr", SECRETS["struktr"], "huge")
+    letter = DeadLetter(**{**letter.__dict__, "body": b"x" * (packet // 2)})
+    with pytest.raises(StoreUnavailableError, match="max_allowed_packet") as caught:
+        sql.add(letter)
+    assert caught.value.status_code == 503
+    assert (sql.all(), sql.get(letter.id)) == ([], None)
+
+
+def test_sql_dead_letters_tell_ids_apart_by_case(sql: SQLDeadLetters) -> None:
+    """Ids are compared byte for byte, also where MySQL's default collation ignores case."""
+    for delivery_id in ("Abc", "abc"):
+        sql.add(letter_of("struktr", SECRETS["struktr"], delivery_id))
+    assert sorted(letter.id for letter in sql.all()) == ["struktr:Abc", "struktr:abc"]
+
+
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg", "mysql+pymysql"])
+def test_unreachable_sql_database_is_unavailable(scheme: str, closed_port: int) -> None:
+    """A database that does not answer raises StoreUnavailableError, naming no password."""
+    letters = SQLDeadLetters(f"{scheme}://user:hunter2@127.0.0.1:{closed_port}/db", timeout=1)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="did not answer") as caught:
+        letters.all()
+    assert time.monotonic() - started < 5
+    assert "hunter2" not in str(caught.value) + repr(letters)
+
+
+def test_a_receiver_records_invalid_payloads_in_sql(
+    sql: SQLDeadLetters, store: SQLiteStore
+) -> None:
+    """An invalid delivery lands in the SQL table, and replays once the models accept it."""
+    receiver = Receiver("struktr", secret=SECRETS["struktr"], store=store, dead_letters=sql)
+    body, headers = testing.signed_delivery(
+        "struktr", SECRETS["struktr"], b'{"event": "document.completed", "data": 1}'
+    )
+    outcome = receiver.handle(body, headers)
+    [letter] = sql.all()
+    assert (outcome.status, letter.reason, letter.body) == (400, "invalid_payload", body)

@@ -98,15 +98,6 @@ def store(spec: Spec) -> Iterator[IdempotencyStore]:
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on: connecting is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@pytest.fixture
 def silent_port() -> Iterator[int]:
     """A loopback port that accepts TCP connections and never answers: a hung server."""
     with socket.socket() as sock:

@@ -517,8 +517,9 @@ def _stop_on_sigterm() -> Any:
 @click.option(
     "--dead-letters",
     "dead_letters_path",
-    metavar="PATH",
-    help="The SQLite dead-letter file. Default: the dead letters the --app configured.",
+    metavar="PATH|URL",
+    help="The SQLite dead-letter file, or the database URL of SQLDeadLetters "
+    "(postgresql+psycopg://...). Default: the dead letters the --app configured.",
 )
 @click.option("--id", "letter_id", metavar="ID", help="Only this letter, e.g. struktr:dlv_42.")
 @click.option("--provider", "-p", "provider_name", help="Only this provider's letters.")
@@ -556,7 +557,9 @@ def replay(
     """
     target = _replay.load_app(app_spec) if app_spec is not None else None
     if dead_letters_path is not None:
-        stores: tuple[DeadLetterStore, ...] = (_replay.dead_letters_at(dead_letters_path),)
+        opened = _replay.dead_letters_at(dead_letters_path)
+        click.get_current_context().call_on_close(opened.close)
+        stores: tuple[DeadLetterStore, ...] = (opened,)
     elif target is not None and target.dead_letters:
         stores = target.dead_letters
     else:

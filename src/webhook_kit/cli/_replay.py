@@ -3,7 +3,8 @@
 The command line has no handlers of its own, so ``replay`` imports the application's, the way
 ``celery -A`` and ``uvicorn module:app`` do: ``--app hooks:receivers`` names a `Receiver`, a list
 or dict of them, or an object with a ``receivers`` mapping (a `CeleryDefer`). The dead letters
-are ``--dead-letters PATH`` (a `SQLiteDeadLetters` file) or those the application configured (a
+are ``--dead-letters PATH`` (a `SQLiteDeadLetters` file, or a database URL for
+`SQLDeadLetters`) or those the application configured (a
 receiver's ``dead_letters``, a `CeleryDefer`'s).
 
 Every problem is a `click.ClickException` (or `click.UsageError`) with a one-line message.
@@ -18,13 +19,16 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..deadletters import DeadLetterStore, SQLiteDeadLetters, describe
 from ..errors import WebhookError
 from ..receiver import Receiver
+
+if TYPE_CHECKING:  # SQLAlchemy is an optional extra
+    from ..deadletters.sql import SQLDeadLetters
 
 __all__ = ["Target", "dead_letters_at", "load_app"]
 
@@ -90,11 +94,37 @@ def _target(value: Any, spec: str) -> Target:
     return Target(receivers, tuple(unique.values()))
 
 
-def dead_letters_at(path: str) -> SQLiteDeadLetters:
-    """The dead letters in an existing SQLite file (a missing file is a typo, not a new store)."""
+def dead_letters_at(path: str) -> SQLiteDeadLetters | SQLDeadLetters:
+    """The dead letters at a database URL (`SQLDeadLetters`) or in an existing SQLite file.
+
+    A missing file is a typo, not a new store.
+    """
+    if "://" in path:
+        return _sql_dead_letters(path)
     if not Path(path).is_file():
         raise click.UsageError(f"--dead-letters: no such file {path!r}")
     try:
         return SQLiteDeadLetters(path)
     except (WebhookError, sqlite3.Error, OSError) as exc:
         raise click.ClickException(f"cannot open the dead letters {path!r}: {exc}") from None
+
+
+def _sql_dead_letters(url: str) -> SQLDeadLetters:
+    try:
+        from ..deadletters.sql import SQLDeadLetters  # noqa: PLC0415 - only with a URL
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
+    letters = None
+    try:
+        letters = SQLDeadLetters(url)
+        letters.all(provider="")  # reach the database and the table now, with a clear message
+    except Exception as exc:
+        if letters is not None:
+            letters.close()
+        shown = url.split("://", 1)[0] + "://..."  # the URL may hold a password
+        detail = " ".join(str(exc).split("\n")[0].split()).replace(url, shown)
+        password = url.split("://", 1)[1].split("@", 1)[0].partition(":")[2] if "@" in url else ""
+        if password:
+            detail = detail.replace(password, "***")
+        raise click.ClickException(f"cannot open the dead letters at {shown}: {detail}") from None
+    return letters

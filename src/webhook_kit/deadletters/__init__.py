@@ -4,7 +4,8 @@
 
     from webhook_kit.deadletters import SQLiteDeadLetters, replay
 
-    dead_letters = SQLiteDeadLetters("dead-letters.sqlite3")
+    dead_letters = SQLiteDeadLetters("dead-letters.sqlite3")  # or, shared by several hosts:
+    # dead_letters = webhook_kit.deadletters.sql.SQLDeadLetters("postgresql+psycopg://...")
     for letter in dead_letters.all():
         print(letter.id, letter.reason, letter.attempts, letter.error)
     replay(receivers, dead_letters)               # every one, through today's handlers
@@ -40,11 +41,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import StoreUnavailableError
-from .idempotency import DEFAULT_TIMEOUT
+from ..errors import StoreUnavailableError
+from ..idempotency import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:  # the receiver records dead letters, so it imports this module
-    from .receiver import Receiver
+    from ..receiver import Receiver
 
 __all__ = ["DeadLetter", "DeadLetterStore", "Replayed", "SQLiteDeadLetters", "replay"]
 
