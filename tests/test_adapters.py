@@ -20,11 +20,13 @@ from typing import Annotated, Any, NamedTuple
 import flask
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from tests.receiving import CLIENTS, SECRETS
 from webhook_kit import MemoryStore, Receiver, providers, testing
+from webhook_kit.deadletters import SQLiteDeadLetters
+from webhook_kit.deadletters.sql import SQLDeadLetters
 from webhook_kit.fastapi import openapi_request_body, verified_event, webhook_router
 from webhook_kit.flask import webhook_blueprint, webhook_view
 from webhook_kit.idempotency import AsyncThreadedStore
@@ -383,6 +385,79 @@ def test_verified_event_refuses_bad_deliveries(
     assert detail["error"] == code
     assert detail["message"]
     assert SECRETS["struktr"] not in response.text
+
+
+def drift_app(receiver: Receiver) -> FastAPI:
+    """A user's endpoint that reads the raw body too, and reports what the dependency gave."""
+    app = FastAPI()
+    dependency = Depends(verified_event(receiver))
+
+    @app.post("/hooks/struktr")
+    async def hook(request: Request, event: Any = dependency) -> dict[str, Any]:
+        body = await request.body()
+        paths = getattr(event, "paths", [])
+        return {"model": type(event).__name__, "paths": list(paths), "len": len(body)}
+
+    return app
+
+
+def post_to(app: FastAPI, delivery: testing.Delivery) -> httpx.Response:
+    """POST `delivery` to `app` in-process."""
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.post(
+                "/hooks/struktr", content=delivery.body, headers=dict(delivery.headers)
+            )
+
+    return asyncio.run(send())
+
+
+def test_verified_event_leaves_the_raw_body_readable() -> None:
+    """After the dependency streamed the body, the endpoint still reads it whole."""
+    delivery = testing.signed_delivery("struktr", SECRETS["struktr"], "document.completed")
+    response = post_to(drift_app(Receiver("struktr", secret=SECRETS["struktr"])), delivery)
+    assert response.json() == {"model": "DocumentCompleted", "paths": [], "len": len(delivery.body)}
+
+
+@pytest.mark.parametrize("policy", ["reject", "accept"])
+def test_verified_event_follows_the_invalid_payload_policy(policy: str, tmp_path: Path) -> None:
+    """Reject: 400 and a dead letter to replay; accept: the endpoint gets an InvalidEvent."""
+    letters = SQLiteDeadLetters(tmp_path / "dead.sqlite3")
+    receiver = Receiver(
+        "struktr", secret=SECRETS["struktr"], dead_letters=letters, invalid_payloads=policy
+    )
+    drifted = testing.sample("struktr", "document.completed")
+    drifted["data"]["pages"] = "many"
+    delivery = testing.signed_delivery("struktr", SECRETS["struktr"], json.dumps(drifted).encode())
+    response = post_to(drift_app(receiver), delivery)
+    recorded = [(letter.reason, letter.body) for letter in letters.all()]
+    if policy == "reject":
+        assert (response.status_code, response.json()["detail"]["error"]) == (
+            400,
+            "invalid_payload",
+        )
+        assert recorded == [("invalid_payload", delivery.body)]
+    else:
+        assert response.json() == {
+            "model": "InvalidEvent",
+            "paths": ["data.pages"],
+            "len": len(delivery.body),
+        }
+        assert recorded == []
+    letters.close()
+
+
+def test_verified_event_answers_503_when_the_dead_letter_cannot_be_kept(closed_port: int) -> None:
+    """An invalid delivery that cannot be recorded is 503 with Retry-After, so it comes back."""
+    letters = SQLDeadLetters(f"postgresql+psycopg://127.0.0.1:{closed_port}/db", timeout=1)
+    receiver = Receiver("struktr", secret=SECRETS["struktr"], dead_letters=letters)
+    response = post_to(drift_app(receiver), _invalid())
+    letters.close()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert response.json()["detail"]["error"] == "store_unavailable"
 
 
 # Flask: endpoint names, and the store check

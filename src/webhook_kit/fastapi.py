@@ -32,6 +32,7 @@ from typing import Annotated, Any
 
 try:
     from fastapi import APIRouter, HTTPException, Request, Response
+    from fastapi.concurrency import run_in_threadpool
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "webhook_kit.fastapi needs FastAPI, which is not installed: "
@@ -129,18 +130,31 @@ def verified_event(receiver: Receiver) -> Callable[[Request], Awaitable[Any]]:
     body into the provider's model (or `UnknownEvent`) and checks the event header. On failure
     it raises `HTTPException` with the error's status (401, 400 or 413) and
     ``detail={"error": <code>, "message": <message>}``. It neither deduplicates nor runs the
-    receiver's handlers: your endpoint is the handler.
+    receiver's handlers: your endpoint is the handler. The raw body stays readable with
+    ``await request.body()``.
+
+    A verified body that fails validation follows the receiver's `invalid_payloads` policy, as
+    in `Receiver.verified_event`: with ``"accept"`` your endpoint gets an `InvalidEvent`; with
+    ``"reject"`` it is recorded in the receiver's `dead_letters` before the 400 (503 with
+    Retry-After if it could not be recorded).
     """
 
     async def dependency(request: Request) -> Any:
         try:
             body = await _read_body(receiver, request)
-            return receiver.provider.verify_and_parse(
-                body, request.headers, verifier=receiver.verifier
-            )
+            # Starlette's cache of the body, so the endpoint can still `await request.body()`.
+            request._body = body
+            if receiver.dead_letters is None:
+                return receiver.verified_event(body, request.headers)
+            return await run_in_threadpool(receiver.verified_event, body, request.headers)
         except WebhookError as error:
+            headers = (
+                {"Retry-After": str(receiver.retry_after)} if error.status_code == 503 else None
+            )
             raise HTTPException(
-                error.status_code, detail={"error": error.code, "message": str(error)}
+                error.status_code,
+                detail={"error": error.code, "message": str(error)},
+                headers=headers,
             ) from error
 
     dependency.__name__ = dependency.__qualname__ = f"verified_{receiver.provider.name}_event"

@@ -380,6 +380,27 @@ class Receiver:
         except WebhookError as exc:
             return self._log(delivery, self._failure(exc))
 
+    def verified_event(self, body: Body, headers: HeadersLike) -> Any:
+        """Verify and parse one delivery as `handle` does, without the store or the handlers.
+
+        For endpoints that are their own handler (`webhook_kit.fastapi.verified_event`).
+        Raises the `WebhookError` `handle` would answer with. A verified body that fails
+        validation follows `invalid_payloads`: ``"accept"`` returns it as an `InvalidEvent`;
+        ``"reject"`` records it in `dead_letters` (if set) and raises its `PayloadError`, or
+        `StoreUnavailableError` (503) if it could not be recorded, so the sender retries.
+        """
+        delivery = _Delivery(time.perf_counter())
+        try:
+            self._admit("POST", body, headers, delivery)
+        except _Rejected as rejected:
+            if self.invalid_payloads == "accept":
+                return delivery.invalid
+            outcome = self._record(body, headers, delivery, rejected)
+            if outcome.status == StoreUnavailableError.status_code:
+                raise StoreUnavailableError("the dead letters did not answer") from rejected.error
+            raise rejected.error from None
+        return delivery.event
+
     def _submit(self, body: Body, headers: HeadersLike) -> Outcome:
         """Queue a verified delivery: 202 once accepted; the defer raises if it was not."""
         data = _bytes(body)
