@@ -37,6 +37,7 @@ CONTRACT_KINDS = [
     "sql-sqlite",
     "async-redis",
     "threaded-memory",
+    "threaded-sqlite",
     "threaded-postgres",
     "django-postgres",
     "django-sqlite",

@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -23,6 +24,7 @@ from webhook_kit.idempotency import (
     MemoryStore,
     SQLiteStore,
     StoreKey,
+    _threaded,
     store_key,
 )
 from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
@@ -266,3 +268,60 @@ def test_threaded_adapter_keeps_work_off_the_event_loop() -> None:
     loop_thread = asyncio.run(main())
     assert recording.threads
     assert loop_thread not in recording.threads
+
+
+@pytest.fixture
+def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the operations `AsyncThreadedStore` sends to a worker thread."""
+    hops: list[str] = []
+    real = asyncio.to_thread
+
+    async def recording(function: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(function.__name__)
+        return await real(function, *args, **kwargs)
+
+    monkeypatch.setattr(_threaded.asyncio, "to_thread", recording)
+    return hops
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_threaded_adapter_runs_embedded_operations_on_the_loop(
+    kind: str, tmp_path: Path, thread_hops: list[str]
+) -> None:
+    """Uncontended MemoryStore and SQLiteStore operations skip the thread hop; purge does not."""
+    inner = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "s.sqlite3")
+    store = AsyncThreadedStore(inner)
+
+    async def main() -> None:
+        claim = await store.claim(KEY)
+        await store.release(claim)
+        claim = await store.claim(KEY)
+        await store.complete(claim)
+        assert (await store.claim(KEY)).state is ClaimState.DONE
+        await store.purge()
+
+    asyncio.run(main())
+    assert thread_hops == ["purge"]
+
+
+def test_sqlite_operation_that_must_wait_goes_to_a_thread(
+    tmp_path: Path, thread_hops: list[str]
+) -> None:
+    """While another connection holds the write lock, the claim waits in a thread, not the loop."""
+    path = tmp_path / "s.sqlite3"
+    store = AsyncThreadedStore(SQLiteStore(path, timeout=10))
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the file's write lock, as another process would hold it
+    ticks: list[int] = []
+
+    async def main() -> Claim:
+        claiming = asyncio.ensure_future(store.claim(KEY))
+        while len(ticks) < 5:  # the loop keeps running while the claim waits
+            await asyncio.sleep(0.02)
+            ticks.append(int(claiming.done()))
+        holder.execute("COMMIT")
+        return await claiming
+
+    claim = asyncio.run(main())
+    holder.close()
+    assert (claim.state, ticks, thread_hops) == (ClaimState.ACQUIRED, [0] * 5, ["claim"])

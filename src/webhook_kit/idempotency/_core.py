@@ -136,6 +136,10 @@ class AsyncIdempotencyStore(Protocol):
 # Helpers the backends share; private to the package.
 
 
+class WouldBlock(Exception):
+    """An operation tried with ``_try_now`` would have had to wait: run it in a thread instead."""
+
+
 def new_owner() -> str:
     """A fresh, unguessable owner token (32 hex digits)."""
     return secrets.token_hex(16)
