@@ -107,57 +107,55 @@ class Target:
 
     name: str
     framework: str
-    server: str  # "gunicorn" or "uvicorn"
     app: str
     store: str | None = None  # a redis:// URL; None means a fresh SQLite file
     dedupes: bool = True
     variant: str = ""
+
+    @property
+    def server(self) -> str:
+        """uvicorn for FastAPI, gunicorn (sync workers) for the WSGI frameworks."""
+        return "uvicorn" if self.framework == "fastapi" else "gunicorn"
 
 
 TARGETS = [
     Target(
         "hand-written (HMAC + json.loads)",
         "flask",
-        "gunicorn",
         "benchmarks.load_apps:handwritten",
         dedupes=False,
     ),
     Target(
         "hand-written + Redis SET NX",
         "flask",
-        "gunicorn",
         "benchmarks.load_apps:handwritten_dedupe",
     ),
-    Target("webhook-kit, SQLite store", "flask", "gunicorn", "benchmarks.load_apps:ours"),
-    Target("webhook-kit, Redis store", "flask", "gunicorn", "benchmarks.load_apps:ours", REDIS_URL),
+    Target("webhook-kit, SQLite store", "flask", "benchmarks.load_apps:ours"),
+    Target("webhook-kit, Redis store", "flask", "benchmarks.load_apps:ours", REDIS_URL),
     Target(
         "hand-written (HMAC + json.loads)",
         "fastapi",
-        "uvicorn",
         "benchmarks.load_apps:handwritten_fastapi",
         dedupes=False,
     ),
-    Target("webhook-kit, SQLite store", "fastapi", "uvicorn", "benchmarks.load_apps:ours_fastapi"),
+    Target("webhook-kit, SQLite store", "fastapi", "benchmarks.load_apps:ours_fastapi"),
     Target(
         "webhook-kit, AsyncRedisStore",
         "fastapi",
-        "uvicorn",
         "benchmarks.load_apps:ours_fastapi",
         REDIS_URL,
     ),
     Target(
         "hand-written (HMAC + json.loads)",
         "django",
-        "gunicorn",
         "benchmarks.load_django:application",
         dedupes=False,
         variant="handwritten",
     ),
-    Target("webhook-kit, SQLite store", "django", "gunicorn", "benchmarks.load_django:application"),
+    Target("webhook-kit, SQLite store", "django", "benchmarks.load_django:application"),
     Target(
         "webhook-kit, Redis store",
         "django",
-        "gunicorn",
         "benchmarks.load_django:application",
         REDIS_URL,
     ),

@@ -297,8 +297,22 @@ class Receiver:
 
         If it cannot be kept, the answer is 503 so that the provider's retry brings it again.
         """
+        try:
+            self._keep(body, headers, delivery, rejected.error)
+        except StoreUnavailableError as exc:
+            return self._failure(exc)
+        return rejected.outcome
+
+    def _keep(
+        self, body: Body, headers: HeadersLike, delivery: _Delivery, error: PayloadError
+    ) -> None:
+        """Record a rejected delivery in the dead letters, if configured.
+
+        Raises `StoreUnavailableError` if it could not be recorded: only the provider's retry
+        can then bring it back.
+        """
         if self.dead_letters is None:
-            return rejected.outcome
+            return
         letter_id = cast("str", delivery.key)
         try:
             previous = self.dead_letters.get(letter_id)
@@ -309,15 +323,14 @@ class Receiver:
                     body=_bytes(body),
                     headers=keep_headers(headers, self._kept_headers),
                     reason=_INVALID_PAYLOAD,
-                    error=str(rejected.error),
+                    error=str(error),
                     attempts=1 if previous is None else previous.attempts + 1,
                     received_at=delivery.received_at,
                 )
             )
-        except Exception:  # not kept: only the provider's retry can bring it back
+        except Exception as exc:
             logger.exception("webhook dead letter %s could not be recorded", letter_id)
-            return self._failure(StoreUnavailableError("the dead letters did not answer"))
-        return rejected.outcome
+            raise StoreUnavailableError("the dead letters did not answer") from exc
 
     def _outcome_of_claim(self, claim: Claim) -> None:
         if claim.state is ClaimState.DONE:
@@ -395,9 +408,7 @@ class Receiver:
         except _Rejected as rejected:
             if self.invalid_payloads == "accept":
                 return delivery.invalid
-            outcome = self._record(body, headers, delivery, rejected)
-            if outcome.status == StoreUnavailableError.status_code:
-                raise StoreUnavailableError("the dead letters did not answer") from rejected.error
+            self._keep(body, headers, delivery, rejected.error)
             raise rejected.error from None
         return delivery.event
 

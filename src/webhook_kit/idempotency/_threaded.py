@@ -32,17 +32,17 @@ class AsyncThreadedStore:
     acquired that way is never completed and lapses after its lease, like a crashed worker's.
     """
 
-    __slots__ = ("store",)
+    __slots__ = ("_try_now", "store")
 
     def __init__(self, store: IdempotencyStore) -> None:
         #: The sync store doing the work.
         self.store = store
+        self._try_now: Callable[..., Any] | None = getattr(store, "_try_now", None)
 
     async def _call(self, operation: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
-        try_now = getattr(self.store, "_try_now", None)
-        if try_now is not None:
+        if self._try_now is not None:
             try:
-                result: _T = try_now(operation, *args, **kwargs)
+                result: _T = self._try_now(operation, *args, **kwargs)
                 return result
             except WouldBlock:
                 pass
