@@ -18,12 +18,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
+
 from ._headers import HeadersLike, get_header
 from .errors import PayloadError
-from .events import docextract, file_conversion, imggo, pulse, struktr
+from .events import InvalidEvent, UnknownEvent, docextract, file_conversion, imggo, pulse, struktr
 from .signatures import Body, HexHmacVerifier, Now, Secret, StandardWebhooksVerifier, Verifier
 
 __all__ = [
@@ -58,6 +61,14 @@ class Provider:
     event_type_header: str | None = None
     #: An unsigned header with the send time; informational only, never trusted.
     timestamp_header: str | None = None
+    #: Whether the signature covers the delivery id header (Pulse's ``webhook-id``). When it
+    #: does not, anyone who captured a delivery could resend it under a new id, so the receiver
+    #: deduplicates on the body's digest as well (see `delivery_keys`).
+    delivery_id_signed: bool = False
+    #: Where the signed body says when the event happened, per event type (``"*"`` for every
+    #: type): a path of field names, such as ``("timestamp",)`` or ``("data", "completed_at")``.
+    #: Empty when the provider's bodies carry no time every event has (`Receiver` ``max_age``).
+    time_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     def verifier(self, secret: Secret | Sequence[Secret]) -> Verifier:
         """Return this provider's verifier for `secret` (one secret, or several for rotation)."""
@@ -74,8 +85,40 @@ class Provider:
             value = get_header(headers, name, name.lower())
             if value:
                 return value
-        data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-        return "sha256:" + hashlib.sha256(data).hexdigest()
+        return _digest(body)
+
+    def delivery_keys(self, body: Body, headers: HeadersLike) -> tuple[str, ...]:
+        """The ids a verified delivery is deduplicated on: one or two, claimed together.
+
+        The `delivery_key` always; and, when it is an id header the signature does not cover
+        (struktr's ``X-Struktr-Delivery``), the body's SHA-256 too. The provider's retries keep
+        the id and the body, so they are duplicates either way; a captured delivery resent under
+        a made-up id has a body already processed, so it is a duplicate as well.
+        """
+        key = self.delivery_key(body, headers)
+        if self.delivery_id_signed or not self.delivery_id_headers:
+            return (key,)
+        digest = _digest(body)
+        return (key,) if key == digest else (key, digest)
+
+    def signed_time(self, event: Any) -> datetime | None:
+        """When the signed body says `event` happened, or None if it does not say.
+
+        Read from `time_fields` for the event's type: on the typed model, or in the raw payload
+        of an `UnknownEvent` or `InvalidEvent`.
+        """
+        path = self.time_fields.get(event.event_type) or self.time_fields.get("*")
+        if path is None:
+            return None
+        value: Any = event.payload if isinstance(event, (UnknownEvent, InvalidEvent)) else event
+        for name in path:
+            value = value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+        if isinstance(value, datetime):
+            return value
+        try:
+            return _AWARE.validate_python(value) if isinstance(value, str) else None
+        except ValidationError:
+            return None
 
     def check_event_header(self, event: Any, headers: HeadersLike) -> None:
         """Raise `PayloadError` if the event type header disagrees with the parsed body."""
@@ -116,6 +159,15 @@ class Provider:
         return event
 
 
+_AWARE: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+_ENVELOPE_TIME: Mapping[str, tuple[str, ...]] = {"*": ("timestamp",)}
+
+
+def _digest(body: Body) -> str:
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 STRUKTR = Provider(
     name="struktr",
     title="struktr",
@@ -125,6 +177,7 @@ STRUKTR = Provider(
     delivery_id_headers=("X-Struktr-Delivery",),
     event_type_header="X-Struktr-Event",
     timestamp_header="X-Struktr-Timestamp",
+    time_fields=_ENVELOPE_TIME,
 )
 FILE_CONVERSION = Provider(
     name="file_conversion",
@@ -132,6 +185,7 @@ FILE_CONVERSION = Provider(
     make_verifier=partial(HexHmacVerifier, header="X-Webhook-Signature"),
     parse=file_conversion.parse,
     event_types=file_conversion.EVENT_TYPES,
+    time_fields=_ENVELOPE_TIME,
 )
 IMGGO = Provider(
     name="imggo",
@@ -146,6 +200,14 @@ DOCEXTRACT = Provider(
     make_verifier=partial(HexHmacVerifier, header="X-DocExtract-Signature"),
     parse=docextract.parse,
     event_types=docextract.EVENT_TYPES,
+    # No envelope time: each documented event has its own required one (an unknown type none).
+    time_fields={
+        "job.completed": ("data", "completed_at"),
+        "job.failed": ("data", "failed_at"),
+        "credits.low_balance": ("data", "timestamp"),
+        "credits.depleted": ("data", "depleted_at"),
+        "webhook.test": ("data", "timestamp"),
+    },
 )
 PULSE = Provider(
     name="pulse",
@@ -154,6 +216,8 @@ PULSE = Provider(
     parse=pulse.parse,
     event_types=pulse.EVENT_TYPES,
     delivery_id_headers=("webhook-id", "svix-id"),
+    delivery_id_signed=True,
+    time_fields=_ENVELOPE_TIME,
 )
 
 PROVIDERS: Mapping[str, Provider] = {

@@ -24,6 +24,7 @@ new delivery, handlers succeeded                       200     once
 duplicate of a processed delivery                      200     no
 duplicate while the first is still being processed     409     no (Retry-After)
 missing or invalid signature, stale timestamp          401     no
+with ``max_age``: the body's signed time is older      401     no
 invalid JSON or a payload that fails validation        400     no (recorded with dead_letters)
 with ``invalid_payloads="accept"``: the same            200     on_invalid handlers, once
 dead letters unreachable while recording an invalid    503     no (Retry-After)
@@ -42,15 +43,25 @@ import asyncio
 import inspect
 import json
 import logging
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from ._headers import HeadersLike
 from .deadletters import DeadLetter, DeadLetterStore
 from .defer import Defer, QueuedDelivery, keep_headers, kept_header_names
-from .errors import PayloadError, PayloadTooLargeError, StoreUnavailableError, WebhookError
+from .errors import (
+    PayloadError,
+    PayloadTooLargeError,
+    StoreUnavailableError,
+    TimestampOutOfToleranceError,
+    VerificationError,
+    WebhookError,
+)
 from .events import InvalidEvent, UnknownEvent
 from .idempotency import (
     DEFAULT_LEASE,
@@ -87,6 +98,8 @@ _MAX_LOGGED_PATHS = 5
 
 # The lease expires on its own, and the provider's retry processes the delivery then.
 _RELEASE_FAILED = "could not release a failed delivery; it is retried once the lease expires"
+# user:password@ in a URL inside a driver's message: never logged.
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,8 @@ class _Delivery:
     received_at: float = field(default_factory=time.time)
     event_type: str | None = None
     key: str | None = None
+    #: The other keys claimed with `key`: the body's digest when the delivery id is unsigned.
+    also: tuple[StoreKey, ...] = ()
     event: Any = None
     #: Set when the body failed validation (whatever the policy), for the log line.
     invalid: InvalidEvent | None = None
@@ -150,6 +165,12 @@ class Receiver:
     be replayed once the models accept it. With ``invalid_payloads="accept"`` it goes, as an
     `InvalidEvent`, to the handlers registered with `on_invalid` (claimed, deduplicated and
     answered like any other delivery); if there are none, it is rejected.
+
+    Each delivery is claimed under its delivery id and, when the signature does not cover that
+    id (struktr's ``X-Struktr-Delivery``), under its body's digest as well: a captured delivery
+    resent with a made-up id is a duplicate. With `max_age` (seconds), a delivery whose signed
+    body says it is older than that is refused with 401, so a capture cannot be replayed once
+    its record has expired either; `retain` must then be longer than `max_age`.
     """
 
     def __init__(
@@ -165,6 +186,7 @@ class Receiver:
         defer: Defer | None = None,
         dead_letters: DeadLetterStore | None = None,
         invalid_payloads: InvalidPayloads = "reject",
+        max_age: float | None = None,
     ) -> None:
         if max_body_size <= 0:
             raise ValueError("max_body_size must be a positive number of bytes")
@@ -179,15 +201,7 @@ class Receiver:
         self.lease = lease
         self.retain = retain
         self.retry_after = retry_after
-        self._async_store = store is not None and inspect.iscoroutinefunction(store.claim)
-        # The async path awaits a native async store, or runs a sync one in worker threads.
-        self._aio_store: AsyncIdempotencyStore | None = (
-            None
-            if store is None
-            else cast("AsyncIdempotencyStore", store)
-            if self._async_store
-            else AsyncThreadedStore(cast("IdempotencyStore", store))
-        )
+        self.max_age = self._check_max_age(max_age)
         self._handlers: dict[str, list[Handler]] = {}
         self._unknown: list[Handler] = []
         self._invalid: list[Handler] = []
@@ -201,6 +215,45 @@ class Receiver:
 
     def __repr__(self) -> str:
         return f"Receiver({self.provider.name!r}, store={self.store!r})"
+
+    @property
+    def store(self) -> IdempotencyStore | AsyncIdempotencyStore | None:
+        """The idempotency store; assigning another one takes effect on both paths."""
+        return self._store
+
+    @store.setter
+    def store(self, store: IdempotencyStore | AsyncIdempotencyStore | None) -> None:
+        if store is not None and self.provider.delivery_id_headers:
+            _check_multi_key(store, self.provider)
+        self._store = store
+        self._async_store = store is not None and inspect.iscoroutinefunction(store.claim)
+        # The async path awaits a native async store, or runs a sync one in worker threads.
+        self._aio_store: AsyncIdempotencyStore | None = (
+            None
+            if store is None
+            else cast("AsyncIdempotencyStore", store)
+            if self._async_store
+            else AsyncThreadedStore(cast("IdempotencyStore", store))
+        )
+
+    def _check_max_age(self, max_age: float | None) -> float | None:
+        """Validate `max_age` against the provider and `retain`; return it as a float."""
+        if max_age is None:
+            return None
+        seconds = float(max_age)
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise ValueError(f"max_age must be a positive number of seconds, not {max_age!r}")
+        if not self.provider.time_fields:
+            raise ValueError(
+                f"{self.provider.title} bodies carry no signed time every event has, so max_age "
+                "cannot be checked: see 'Replays' in docs/security.md for what protects it"
+            )
+        if self.retain <= seconds:
+            raise ValueError(
+                f"retain ({self.retain:g} s) must be longer than max_age ({seconds:g} s): "
+                "a delivery younger than max_age must still find its record to be a duplicate"
+            )
+        return seconds
 
     # Registration
 
@@ -260,20 +313,47 @@ class Receiver:
     ) -> None:
         """Method, size, signature and payload checks: everything before the store."""
         if method.upper() != "POST":
+            message = f"webhooks are delivered with POST, not {method.upper()[:16]}"
             raise _Stop(
-                Outcome(405, {"error": "method_not_allowed"}, {"Allow": "POST"}),
+                Outcome(
+                    405, {"error": "method_not_allowed", "message": message}, {"Allow": "POST"}
+                ),
             )
         if len(body) > self.max_body_size:
             raise PayloadTooLargeError(self.max_body_size)
+        name = self.provider.name
+        # Before verifying, so that a refused delivery's log line names it (unverified).
+        delivery.key = store_key(name, self.provider.delivery_key(body, headers))
         if verify:
             self.verifier.verify(body, headers, now=now)
-        delivery.key = store_key(self.provider.name, self.provider.delivery_key(body, headers))
+        keys = self.provider.delivery_keys(body, headers)
+        delivery.also = tuple(store_key(name, key) for key in keys[1:])
         try:
             event = self.provider.parse(body)
             delivery.event, delivery.event_type = event, event.event_type
             self.provider.check_event_header(event, headers)
         except PayloadError as exc:
             self._invalid_payload(body, exc, delivery)
+        if verify and self.max_age is not None:
+            self._check_age(delivery.event, now)
+
+    def _check_age(self, event: Any, now: Now | None) -> None:
+        """Refuse (401) an event whose signed time is more than `max_age` seconds ago."""
+        max_age = cast("float", self.max_age)
+        sent = self.provider.signed_time(event)
+        if sent is None:
+            raise VerificationError(
+                f"this {self.provider.title} {event.event_type!r} body carries no signed time, "
+                f"so it cannot be shown to be under max_age ({max_age:g} s) old"
+            )
+        age = _epoch(now) - sent.timestamp()
+        if age > max_age:
+            path = self.provider.time_fields.get(event.event_type) or self.provider.time_fields.get(
+                "*", ()
+            )
+            raise TimestampOutOfToleranceError(
+                "the body's " + ".".join(path), age=int(age), tolerance=int(max_age)
+            )
 
     def _invalid_payload(self, body: Body, error: PayloadError, delivery: _Delivery) -> None:
         """Accept a verified body that fails validation as an `InvalidEvent`, or reject it."""
@@ -293,15 +373,15 @@ class Receiver:
     def _record(
         self, body: Body, headers: HeadersLike, delivery: _Delivery, rejected: _Rejected
     ) -> Outcome:
-        """Keep a rejected delivery in the dead letters (if configured) before answering 400.
+        """Keep a rejected delivery in the dead letters (if configured), then log the 400.
 
         If it cannot be kept, the answer is 503 so that the provider's retry brings it again.
         """
         try:
             self._keep(body, headers, delivery, rejected.error)
         except StoreUnavailableError as exc:
-            return self._failure(exc)
-        return rejected.outcome
+            return self._log(delivery, self._failure(exc), exc)
+        return self._log(delivery, rejected.outcome, rejected.error)
 
     def _keep(
         self, body: Body, headers: HeadersLike, delivery: _Delivery, error: PayloadError
@@ -336,10 +416,11 @@ class Receiver:
         if claim.state is ClaimState.DONE:
             raise _Stop(Outcome(200, {"status": "duplicate"}))
         if claim.state is ClaimState.IN_PROGRESS:
+            message = "this delivery is being processed now; retry after Retry-After seconds"
             raise _Stop(
                 Outcome(
                     409,
-                    {"error": "in_progress"},
+                    {"error": "in_progress", "message": message},
                     {"Retry-After": str(self.retry_after)},
                 )
             )
@@ -352,17 +433,32 @@ class Receiver:
             body["message"] = str(exc)
         return Outcome(exc.status_code, body, headers)
 
-    def _log(self, delivery: _Delivery, outcome: Outcome) -> Outcome:
+    def _log(
+        self, delivery: _Delivery, outcome: Outcome, error: WebhookError | None = None
+    ) -> Outcome:
+        """Log one line per delivery: ERROR for 5xx, WARNING for 401 and drift, else INFO.
+
+        A refusal or an outage names its cause (the error's message, which never holds a
+        secret or an expected signature; credentials in a URL are cut out); a wrong secret,
+        where every delivery is 401, shows at WARNING.
+        """
         outcome = Outcome(outcome.status, outcome.body, outcome.headers, delivery.event)
         result = outcome.body.get("status") or outcome.body.get("error")
-        level = logging.ERROR if outcome.status >= 500 else logging.INFO
-        invalid = ""
+        if outcome.status >= 500:
+            level = logging.ERROR
+        elif outcome.status == 401:
+            level = logging.WARNING
+        else:
+            level = logging.INFO
+        extra = ""
         if delivery.invalid is not None:  # schema drift: say where, never what
             level = max(level, logging.WARNING)
             paths = delivery.invalid.paths
-            invalid = " invalid=" + ",".join(paths[:_MAX_LOGGED_PATHS])
+            extra = " invalid=" + ",".join(paths[:_MAX_LOGGED_PATHS])
             if len(paths) > _MAX_LOGGED_PATHS:
-                invalid += f",+{len(paths) - _MAX_LOGGED_PATHS}"
+                extra += f",+{len(paths) - _MAX_LOGGED_PATHS}"
+        if error is not None and level >= logging.WARNING:
+            extra += " cause=" + repr(_CREDENTIALS.sub("***@", str(error)))
         logger.log(
             level,
             "webhook provider=%s event=%s key=%s outcome=%s status=%d duration_ms=%.1f%s",
@@ -372,7 +468,7 @@ class Receiver:
             result,
             outcome.status,
             (time.perf_counter() - delivery.started) * 1000,
-            invalid,
+            extra,
         )
         return outcome
 
@@ -387,11 +483,11 @@ class Receiver:
                 return self._log(delivery, self._submit(body, headers))
             return self._log(delivery, self._process(delivery))
         except _Rejected as rejected:
-            return self._log(delivery, self._record(body, headers, delivery, rejected))
+            return self._record(body, headers, delivery, rejected)
         except _Stop as stop:
             return self._log(delivery, stop.outcome)
         except WebhookError as exc:
-            return self._log(delivery, self._failure(exc))
+            return self._log(delivery, self._failure(exc), exc)
 
     def verified_event(self, body: Body, headers: HeadersLike) -> Any:
         """Verify and parse one delivery as `handle` does, without the store or the handlers.
@@ -423,15 +519,19 @@ class Receiver:
 
     def _process(self, delivery: _Delivery) -> Outcome:
         if self.store is None:
-            self._dispatch(delivery.event)
+            self._dispatch(delivery)
             return Outcome(200, {"status": "processed"})
         if self._async_store:
             raise TypeError("an async store needs handle_async(); use a sync store with handle()")
         store = cast("IdempotencyStore", self.store)
-        claim = store.claim(cast("StoreKey", delivery.key), lease=self.lease)
+        key = cast("StoreKey", delivery.key)
+        if delivery.also:
+            claim = store.claim(key, lease=self.lease, also=delivery.also)
+        else:  # a store written before multi-key claims still works for one key
+            claim = store.claim(key, lease=self.lease)
         self._outcome_of_claim(claim)
         try:
-            self._dispatch(delivery.event)
+            self._dispatch(delivery)
         except Exception:
             try:
                 store.release(claim)
@@ -441,15 +541,27 @@ class Receiver:
         store.complete(claim, retain=self.retain)
         return Outcome(200, {"status": "processed"})
 
-    def _dispatch(self, event: Any) -> None:
+    def _dispatch(self, delivery: _Delivery) -> None:
+        event = delivery.event
         for handler in self.handlers_for(event):
             try:
                 result = handler(event)
                 if inspect.isawaitable(result):
                     asyncio.run(_awaited(result))
             except Exception as exc:
-                logger.exception("webhook handler %s failed", _name(handler))
+                self._handler_failed(handler, delivery)
                 raise _HandlerFailed(exc) from exc
+
+    def _handler_failed(self, handler: Handler, delivery: _Delivery) -> None:
+        """Log a handler's exception with its traceback, and which delivery it was handling."""
+        logger.exception(
+            "webhook handler %s raised: provider=%s event=%s key=%s "
+            "(released: the sender's retry runs it again)",
+            _name(handler),
+            self.provider.name,
+            delivery.event_type,
+            delivery.key,
+        )
 
     # The worker side of a deferred delivery
 
@@ -486,7 +598,7 @@ class Receiver:
         except _Stop as stop:
             return self._log(delivery, stop.outcome)
         except WebhookError as exc:
-            return self._log(delivery, self._failure(exc))
+            return self._log(delivery, self._failure(exc), exc)
         raise error  # the handler's own exception and traceback, for the queue to retry
 
     # The asynchronous path (FastAPI, Starlette, async Django)
@@ -502,22 +614,25 @@ class Receiver:
                 return self._log(delivery, await asyncio.to_thread(self._submit, body, headers))
             return self._log(delivery, await self._process_async(delivery))
         except _Rejected as rejected:  # the dead letters are synchronous: off the loop too
-            recorded = await asyncio.to_thread(self._record, body, headers, delivery, rejected)
-            return self._log(delivery, recorded)
+            return await asyncio.to_thread(self._record, body, headers, delivery, rejected)
         except _Stop as stop:
             return self._log(delivery, stop.outcome)
         except WebhookError as exc:
-            return self._log(delivery, self._failure(exc))
+            return self._log(delivery, self._failure(exc), exc)
 
     async def _process_async(self, delivery: _Delivery) -> Outcome:
         store = self._aio_store
         if store is None:
-            await self._dispatch_async(delivery.event)
+            await self._dispatch_async(delivery)
             return Outcome(200, {"status": "processed"})
-        claim = await store.claim(cast("StoreKey", delivery.key), lease=self.lease)
+        key = cast("StoreKey", delivery.key)
+        if delivery.also:
+            claim = await store.claim(key, lease=self.lease, also=delivery.also)
+        else:
+            claim = await store.claim(key, lease=self.lease)
         self._outcome_of_claim(claim)
         try:
-            await self._dispatch_async(delivery.event)
+            await self._dispatch_async(delivery)
         except Exception:
             try:
                 await store.release(claim)
@@ -527,7 +642,8 @@ class Receiver:
         await store.complete(claim, retain=self.retain)
         return Outcome(200, {"status": "processed"})
 
-    async def _dispatch_async(self, event: Any) -> None:
+    async def _dispatch_async(self, delivery: _Delivery) -> None:
+        event = delivery.event
         for handler in self.handlers_for(event):
             try:
                 if inspect.iscoroutinefunction(handler):
@@ -537,12 +653,38 @@ class Receiver:
                     if inspect.isawaitable(result):
                         await result
             except Exception as exc:
-                logger.exception("webhook handler %s failed", _name(handler))
+                self._handler_failed(handler, delivery)
                 raise _HandlerFailed(exc) from exc
 
 
 async def _awaited(result: Awaitable[None]) -> None:
     await result
+
+
+def _check_multi_key(store: object, provider: Provider) -> None:
+    """Refuse a store whose `claim` takes no ``also=`` for a provider whose deliveries need it."""
+    if provider.delivery_id_signed:
+        return
+    try:
+        parameters = inspect.signature(store.claim).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError):  # no signature to read: trust it
+        return
+    takes_also = "also" in parameters or any(
+        parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()
+    )
+    if not takes_also:
+        raise TypeError(
+            f"{type(store).__name__}.claim() takes no also= argument, but {provider.title} "
+            "deliveries are claimed under their delivery id and their body's digest together "
+            "(the id is not signed): see 'Writing your own store' in docs/idempotency.md"
+        )
+
+
+def _epoch(now: Now | None) -> float:
+    """`now` as seconds since the Unix epoch; the current time if None."""
+    if now is None:
+        return time.time()
+    return now.timestamp() if isinstance(now, datetime) else float(now)
 
 
 def _bytes(body: Body) -> bytes:

@@ -81,6 +81,9 @@ def test_tampered_delivery_is_401_and_not_recorded(server: Running, provider: st
     assert sum(recorded(server.events_db, marker).values()) == 1
 
 
+IN_PROGRESS = "this delivery is being processed now; retry after Retry-After seconds"
+
+
 @pytest.mark.parametrize("provider", ["struktr", "docextract"], ids=["delivery-id", "body-hash"])
 def test_concurrent_copies_of_one_delivery_run_the_handler_once(
     server: Running, provider: str
@@ -93,7 +96,7 @@ def test_concurrent_copies_of_one_delivery_run_the_handler_once(
     assert set(replies) <= {
         (200, '{"status": "processed"}'),
         (200, '{"status": "duplicate"}'),
-        (409, '{"error": "in_progress"}'),
+        (409, json.dumps({"error": "in_progress", "message": IN_PROGRESS}, sort_keys=True)),
     }, replies
     assert recorded(server.events_db, marker) == Counter({(provider, FIRST_EVENT[provider]): 1})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -81,8 +81,10 @@ class BlockingView:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._loop.run_until_complete(coro)
 
-    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
-        return self._run(self.store.claim(key, lease=lease))
+    def claim(
+        self, key: StoreKey, *, lease: float = DEFAULT_LEASE, also: Sequence[StoreKey] = ()
+    ) -> Claim:
+        return self._run(self.store.claim(key, lease=lease, also=also))
 
     def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
         self._run(self.store.complete(claim, retain=retain))

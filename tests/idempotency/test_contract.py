@@ -231,3 +231,121 @@ def test_claims_are_plain_values(store: IdempotencyStore) -> None:
     with pytest.raises(AttributeError):
         claim.state = ClaimState.DONE  # type: ignore[misc]
     assert ClaimState.IN_PROGRESS == "in_progress"
+
+
+# Several keys claimed together: a delivery's id and its body's digest (see `Receiver`).
+
+BODY = store_key("struktr", "sha256:" + "ab" * 32)
+OTHER_ID = store_key("struktr", "evt_0002")
+
+
+def test_claim_with_also_holds_every_key(store: IdempotencyStore) -> None:
+    """A claim with `also` keys acquires all of them: each is in progress, alone or together."""
+    claim = store.claim(KEY, also=[BODY])
+    assert claim.acquired
+    assert claim.keys == (KEY, BODY)
+    assert store.claim(KEY).state is ClaimState.IN_PROGRESS
+    assert store.claim(BODY).state is ClaimState.IN_PROGRESS
+    assert store.claim(OTHER_ID, also=[BODY]).state is ClaimState.IN_PROGRESS
+
+
+def test_claim_with_also_takes_nothing_unless_it_takes_everything(store: IdempotencyStore) -> None:
+    """A claim that finds one key held or done leaves its free keys unheld (all or nothing)."""
+    store.complete(store.claim(BODY))
+    replay = store.claim(OTHER_ID, also=[BODY])
+    assert (replay.state, replay.owner) == (ClaimState.DONE, None)
+    assert store.claim(OTHER_ID).acquired  # the replay did not keep its made-up id
+    busy = store.claim(store_key("struktr", "evt_0003"), also=[OTHER_ID])
+    assert busy.state is ClaimState.IN_PROGRESS
+    assert store.claim(store_key("struktr", "evt_0003")).acquired
+
+
+def test_done_wins_over_in_progress_across_keys(store: IdempotencyStore) -> None:
+    """One key in progress and another done: the claim is done (processed, acknowledge it)."""
+    store.claim(KEY)
+    store.complete(store.claim(BODY))
+    assert store.claim(KEY, also=[BODY]).state is ClaimState.DONE
+
+
+def test_complete_with_also_marks_every_key_done(store: IdempotencyStore) -> None:
+    """Completing a multi-key claim makes each key done: a new id with the body is a duplicate."""
+    store.complete(store.claim(KEY, also=[BODY]))
+    assert store.claim(KEY).state is ClaimState.DONE
+    assert store.claim(OTHER_ID, also=[BODY]).state is ClaimState.DONE
+    assert store.claim(KEY, also=[store_key("struktr", "sha256:" + "cd" * 32)]).state is (
+        ClaimState.DONE
+    )
+
+
+def test_complete_with_also_is_all_or_nothing(store: IdempotencyStore) -> None:
+    """If any key was taken over, complete raises and marks none of the keys done."""
+    stale = store.claim(KEY, lease=SHORT, also=[BODY])
+    time.sleep(LAPSE)
+    current = store.claim(BODY)  # the body key was taken over; the id key lapsed
+    with pytest.raises(LeaseLostError):
+        store.complete(stale)
+    assert store.claim(KEY).acquired  # not left done by the failed complete
+    store.complete(current)
+    assert store.claim(BODY).state is ClaimState.DONE
+
+
+def test_release_with_also_frees_every_key(store: IdempotencyStore) -> None:
+    """A released multi-key claim frees all of its keys at once."""
+    store.release(store.claim(KEY, also=[BODY]))
+    assert store.claim(KEY).acquired
+    assert store.claim(BODY).acquired
+
+
+def test_lapsed_multi_key_lease_is_taken_over_whole(store: IdempotencyStore) -> None:
+    """A crashed owner's multi-key lease lapses on every key: the retry acquires them all."""
+    crashed = store.claim(KEY, lease=SHORT, also=[BODY])
+    time.sleep(LAPSE)
+    retry = store.claim(KEY, also=[BODY])
+    assert retry.acquired
+    assert retry.owner != crashed.owner
+    with pytest.raises(LeaseLostError):
+        store.complete(crashed)
+    store.complete(retry)
+    assert store.claim(BODY).state is ClaimState.DONE
+
+
+def test_repeated_also_keys_count_once(store: IdempotencyStore) -> None:
+    """`also` keys equal to the key, or to each other, are claimed once."""
+    claim = store.claim(KEY, also=[KEY, BODY, BODY])
+    assert claim.keys == (KEY, BODY)
+    store.complete(claim)
+    assert store.claim(BODY).state is ClaimState.DONE
+
+
+HOSTILE_IDS = [
+    "x" * 10_000,
+    "y" * 101,
+    "nul\x00inside",
+    "lone \ud800 surrogate",
+    "emoji \U0001f389",
+    "line\nbreak",
+    "tab\tand space",
+    "\x7f",
+    "é",
+]
+
+
+def test_any_delivery_id_is_stored(store: IdempotencyStore) -> None:
+    """Ids of any length or content are claimed, completed and found done, each on its own."""
+    keys = [store_key("struktr", delivery_id) for delivery_id in HOSTILE_IDS]
+    assert len(set(keys)) == len(keys)
+    for key in keys:
+        claim = store.claim(key)
+        assert claim.acquired, key
+        store.complete(claim)
+    for key in keys:
+        assert store.claim(key).state is ClaimState.DONE
+
+
+def test_hand_made_keys_a_backend_could_not_store_are_refused(store: IdempotencyStore) -> None:
+    """A key built without `store_key` (NUL, non-ASCII, over-long) is a `ValueError`."""
+    for key in ("struktr:nul\x00", "struktr:\ud800", "struktr:" + "x" * 500, "struktr:é"):
+        with pytest.raises(ValueError, match="store_key"):
+            store.claim(StoreKey(key))
+        with pytest.raises(ValueError, match="store_key"):
+            store.claim(KEY, also=[StoreKey(key)])

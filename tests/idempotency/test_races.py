@@ -64,28 +64,49 @@ def test_one_of_32_tasks_acquires_on_async_redis(make_spec: Callable[[str], Spec
     asyncio.run(main())
 
 
-def _contend_in_process(spec: Spec, barrier: object, results: object) -> None:
-    """Child process: open the store, then claim each round's key as the barrier opens."""
+def _contend_in_process(spec: Spec, barrier: object, results: object, number: int) -> None:
+    """Child process: open the store, then claim each round's key as the barrier opens.
+
+    A negative `number` claims the round's one key; otherwise the child claims its own id
+    with the round's shared body key (a replay under made-up ids), and reports whether its id
+    was left free when it did not acquire.
+    """
     store = open_store(spec)
     try:
         for round_ in range(PROCESS_ROUNDS):
             barrier.wait(timeout=30)  # type: ignore[attr-defined]
-            claim = store.claim(store_key("struktr", f"race-{round_}"))
-            results.put((round_, claim.state.value))  # type: ignore[attr-defined]
+            if number < 0:
+                claim = store.claim(store_key("struktr", f"race-{round_}"))
+                results.put((round_, claim.state.value))  # type: ignore[attr-defined]
+                continue
+            own = store_key("struktr", f"race-{round_}-{number}")
+            claim = store.claim(own, also=[store_key("struktr", f"sha256:body-{round_}")])
+            freed = claim.acquired or store.claim(own).acquired
+            results.put((round_, claim.state.value if freed else "kept"))  # type: ignore[attr-defined]
     finally:
         close_store(store)
 
 
+@pytest.mark.parametrize("shared", ["one key", "id and body"])
 @pytest.mark.parametrize("kind", MULTIPROCESS_KINDS)
-def test_one_of_4_processes_acquires(kind: str, make_spec: Callable[[str], Spec]) -> None:
-    """4 processes with their own store objects claim one key at once: exactly one acquires."""
+def test_one_of_4_processes_acquires(
+    kind: str, shared: str, make_spec: Callable[[str], Spec]
+) -> None:
+    """4 processes with their own store objects claim one key at once: exactly one acquires.
+
+    With "id and body", each claims its own delivery id with one shared body digest: still
+    exactly one acquires, and no loser keeps its id.
+    """
     spec = make_spec(kind)
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     results = context.Queue()
     children = [
-        context.Process(target=_contend_in_process, args=(spec, barrier, results))
-        for _ in range(PROCESSES)
+        context.Process(
+            target=_contend_in_process,
+            args=(spec, barrier, results, -1 if shared == "one key" else number),
+        )
+        for number in range(PROCESSES)
     ]
     for child in children:
         child.start()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from webhook_kit import idempotency
 from webhook_kit.errors import StoreUnavailableError, WebhookError
-from webhook_kit.idempotency import LeaseLostError, StoreKey, store_key
+from webhook_kit.idempotency import MAX_ID_LENGTH, LeaseLostError, StoreKey, store_key
 from webhook_kit.idempotency import redis as redis_backend
 from webhook_kit.idempotency import sql as sql_backend
 
@@ -18,6 +21,7 @@ EXPORTED = {
     "DEFAULT_PREFIX",
     "DEFAULT_RETAIN",
     "DEFAULT_TIMEOUT",
+    "MAX_ID_LENGTH",
     "AsyncIdempotencyStore",
     "AsyncThreadedStore",
     "Claim",
@@ -98,6 +102,28 @@ def test_store_key_refuses_ambiguous_providers(provider: str) -> None:
     """Provider names must be lower-case slugs without ':', or keys could collide."""
     with pytest.raises(ValueError, match="slug"):
         store_key(provider, "evt_1")
+
+
+@given(st.text(min_size=1, max_size=2_000))
+def test_store_key_fits_every_backend(delivery_id: str) -> None:
+    """Any id gives a printable-ASCII key of bounded size, verbatim only if it already was."""
+    key = store_key("struktr", delivery_id)
+    assert key.isascii()
+    assert key.isprintable()
+    assert len(key) <= len("struktr:") + MAX_ID_LENGTH
+    verbatim = delivery_id.isascii() and delivery_id.isprintable() and " " not in delivery_id
+    assert (key == "struktr:" + delivery_id) == (verbatim and len(delivery_id) <= MAX_ID_LENGTH)
+
+
+def test_store_key_hashes_what_it_cannot_keep() -> None:
+    """Long, NUL-carrying or unencodable ids become the SHA-256 of their UTF-8 bytes."""
+    assert (
+        store_key("pulse", "\ud800")
+        == "pulse:sha256:" + hashlib.sha256(b"\xed\xa0\x80").hexdigest()
+    )
+    assert store_key("pulse", "a" * 101) == "pulse:sha256:" + hashlib.sha256(b"a" * 101).hexdigest()
+    assert store_key("pulse", "a" * 100) == "pulse:" + "a" * 100
+    assert store_key("pulse", "n\x00l") != store_key("pulse", "n\x00L")
 
 
 def test_store_key_refuses_empty_delivery_ids() -> None:

@@ -459,7 +459,8 @@ def serve(
         click.echo(f"  {name:<16} POST {server.endpoint(name)}")
     previous = _stop_on_sigterm()
     try:
-        server.serve_forever()
+        with _library_logging(verbose=False):  # each delivery gets its own line already
+            server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:

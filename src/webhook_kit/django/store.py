@@ -28,9 +28,10 @@ them with your database's options, e.g. PostgreSQL's ``"OPTIONS": {"connect_time
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from django.apps import apps  # type: ignore[import-untyped]
@@ -54,18 +55,20 @@ from ..idempotency._core import (
     ClaimState,
     LeaseLostError,
     StoreKey,
-    check_key,
+    check_keys,
     check_prefix,
     check_seconds,
+    fold_states,
     new_owner,
     owner_of,
 )
-from ..idempotency._sql import statements
+from ..idempotency._sql import is_deadlock, statements
 
 __all__ = ["DjangoStore"]
 
 _T = TypeVar("_T")
-_MAX_KEY_BYTES = 255
+#: How many times a multi-key transaction the database aborted as a deadlock is tried.
+_DEADLOCK_ATTEMPTS = 3
 _PARAM = re.compile(r":([a-z_]+)")
 
 
@@ -107,11 +110,66 @@ class DjangoStore:
     def __repr__(self) -> str:
         return f"DjangoStore(using={self.using!r}, prefix={self.prefix!r})"
 
-    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
-        """Take `key` for `lease` seconds unless a live lease or done marker holds it."""
-        key = check_key(key)
+    def claim(
+        self, key: StoreKey, *, lease: float = DEFAULT_LEASE, also: Sequence[StoreKey] = ()
+    ) -> Claim:
+        """Take `key` (and the `also` keys) for `lease` seconds unless one of them is live.
+
+        Several keys are claimed in one transaction, in sorted order, rolled back unless every
+        one was acquired.
+        """
+        key, also = check_keys(key, also)
         seconds = check_seconds("lease", lease)
-        stored, owner = self._key(key), new_owner()
+        owner = new_owner()
+
+        def claim_all() -> ClaimState:
+            folded = fold_states(
+                [self._claim_one(self._key(each), owner, seconds) for each in sorted((key, *also))]
+            )
+            if folded is not ClaimState.ACQUIRED:
+                transaction.set_rollback(True, using=self.using)
+            return folded
+
+        state = self._atomic(claim_all) if also else self._claim_one(self._key(key), owner, seconds)
+        if state is ClaimState.ACQUIRED:
+            return Claim(key, state, owner, also)
+        return Claim(key, state, also=also)
+
+    def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
+        """Mark the keys done for `retain` seconds, unless another owner has claimed one since."""
+        owner = owner_of(claim)
+        seconds = check_seconds("retain", retain)
+
+        def complete_all() -> StoreKey | None:
+            for key in sorted(claim.keys):
+                if not self._complete_one(self._key(key), owner, seconds):
+                    transaction.set_rollback(True, using=self.using)
+                    return key
+            return None
+
+        if claim.also:
+            lost = self._atomic(complete_all)
+        else:
+            written = self._complete_one(self._key(claim.key), owner, seconds)
+            lost = None if written else claim.key
+        if lost is not None:
+            raise LeaseLostError(lost)
+
+    def release(self, claim: Claim) -> None:
+        """Delete the keys' rows this claim still holds uncompleted; leave every other row."""
+        owner = owner_of(claim)
+        for key in claim.keys:
+            stored = self._key(key)
+            if self._sql is not None:
+                self._execute(self._sql["release"], {"key": stored, "owner": owner}, _rowcount)
+            else:
+                self._run(partial(_delete, self._held(stored, owner), self.using))
+
+    def _held(self, stored: str, owner: str) -> Any:
+        """The key's row if this owner still holds it uncompleted."""
+        return self._rows().filter(claim_key=stored, owner=owner, done=False)
+
+    def _claim_one(self, stored: str, owner: str, seconds: float) -> ClaimState:
         if self._sql is not None:
             params = {"key": stored, "owner": owner, "lease": seconds}
             row = self._execute(self._sql["claim"], params, _fetchone)
@@ -120,31 +178,25 @@ class DjangoStore:
         else:
             acquired, done = self._run(lambda: self._orm_claim(stored, owner, seconds))
         if acquired:
-            return Claim(key, ClaimState.ACQUIRED, owner)
-        return Claim(key, ClaimState.DONE if done else ClaimState.IN_PROGRESS)
+            return ClaimState.ACQUIRED
+        return ClaimState.DONE if done else ClaimState.IN_PROGRESS
 
-    def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
-        """Mark the key done for `retain` seconds, unless another owner has claimed it since."""
-        owner = owner_of(claim)
-        seconds = check_seconds("retain", retain)
-        stored = self._key(claim.key)
+    def _complete_one(self, stored: str, owner: str, seconds: float) -> bool:
         if self._sql is not None:
             params = {"key": stored, "owner": owner, "retain": seconds}
-            written = self._execute(self._sql["complete"], params, _fetchone) is not None
-        else:
-            written = self._run(lambda: self._orm_complete(stored, owner, seconds))
-        if not written:
-            raise LeaseLostError(claim.key)
+            return self._execute(self._sql["complete"], params, _fetchone) is not None
+        return self._run(lambda: self._orm_complete(stored, owner, seconds))
 
-    def release(self, claim: Claim) -> None:
-        """Delete the key's row if this claim still holds it uncompleted; otherwise do nothing."""
-        owner = owner_of(claim)
-        stored = self._key(claim.key)
-        if self._sql is not None:
-            self._execute(self._sql["release"], {"key": stored, "owner": owner}, _rowcount)
-        else:
-            rows = self._rows().filter(claim_key=stored, owner=owner, done=False)
-            self._run(lambda: _delete(rows, self.using))
+    def _atomic(self, operation: Callable[[], _T]) -> _T:
+        """Run `operation` in one transaction, again if the database broke a deadlock."""
+        for attempt in range(_DEADLOCK_ATTEMPTS):
+            try:
+                with _unavailable(self.using), transaction.atomic(using=self.using):
+                    return operation()
+            except StoreUnavailableError as exc:
+                if attempt == _DEADLOCK_ATTEMPTS - 1 or not is_deadlock(exc.__cause__):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def purge(self) -> int:
         """Delete the rows whose lease or retention has passed; return how many."""
@@ -209,13 +261,7 @@ class DjangoStore:
             return operation()
 
     def _key(self, key: str) -> str:
-        stored = f"{self.prefix}:{key}"
-        if len(stored.encode()) > _MAX_KEY_BYTES:
-            raise ValueError(
-                f"the stored key {stored[:40]!r}... is over {_MAX_KEY_BYTES} bytes: "
-                "use a shorter prefix or delivery id"
-            )
-        return stored
+        return f"{self.prefix}:{key}"
 
 
 def _later(seconds: float) -> Any:

@@ -8,6 +8,11 @@ is one of three states:
 - ``IN_PROGRESS``: another worker holds an unexpired lease: answer so the provider retries later;
 - ``DONE``: the delivery was processed: acknowledge it without running the handler again.
 
+A delivery may need several keys at once: the receiver claims the sender's delivery id and, when
+that id is not covered by the signature, the body's digest too (see `Receiver`). ``claim(key,
+also=[...])`` takes every key or none, `complete` marks them all done or none, and `release`
+gives back all of them: a crash can never leave one key done and another forgotten.
+
 A lease that is never completed nor released (the worker was SIGKILLed, ran out of memory, lost
 its host) expires after ``lease`` seconds, and the next claim acquires the key. Every acquired
 claim carries a random owner token, and `complete` is fenced by it: a worker whose lease expired
@@ -17,9 +22,11 @@ and was taken over cannot overwrite the new owner's record (`LeaseLostError`).
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NewType, Protocol
 
@@ -30,6 +37,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "DEFAULT_RETAIN",
     "DEFAULT_TIMEOUT",
+    "MAX_ID_LENGTH",
     "AsyncIdempotencyStore",
     "Claim",
     "ClaimState",
@@ -57,24 +65,36 @@ request timeouts, far over what a healthy store needs."""
 StoreKey = NewType("StoreKey", str)
 """A key namespaced by provider, made by `store_key`; the only kind of key stores accept."""
 
-_PROVIDER = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
-_STORE_KEY = re.compile(r"[a-z0-9][a-z0-9._-]*:.", re.DOTALL)
-_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+MAX_ID_LENGTH = 100
+"""Delivery ids up to this many printable ASCII characters are kept as they are in store keys;
+any other id is replaced by its SHA-256, so every key fits every backend's key column."""
+
+_PROVIDER = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}\Z")
+_VERBATIM_ID = re.compile(rf"[!-~]{{1,{MAX_ID_LENGTH}}}\Z")
+_STORE_KEY = re.compile(rf"[a-z0-9][a-z0-9._-]{{0,39}}:[!-~]{{1,{MAX_ID_LENGTH}}}\Z")
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
 def store_key(provider: str, delivery_id: str) -> StoreKey:
     """Return the key of one delivery, namespaced by its provider: ``"struktr:evt_123"``.
 
-    `provider` is a lower-case slug without ``:``, so the first ``:`` always ends it and a
-    struktr key never equals a Pulse key, whatever the delivery ids contain.
+    `provider` is a lower-case slug without ``:`` (up to 40 characters), so the first ``:``
+    always ends it and a struktr key never equals a Pulse key, whatever the delivery ids contain.
+    An id that is not 1 to `MAX_ID_LENGTH` printable ASCII characters (too long, spaces, control
+    characters, NUL, any non-ASCII text, even a lone surrogate) is stored as
+    ``sha256:<hex digest of its UTF-8 bytes>``, the form body digests take: any id gives a key
+    of bounded size that every backend accepts.
     """
     if not _PROVIDER.match(provider):
         raise ValueError(
-            f"provider {provider!r} must be a lower-case slug (letters, digits, '.', '_', '-'), "
-            "such as 'struktr' or 'pulse'"
+            f"provider {provider!r} must be a lower-case slug of up to 40 characters (letters, "
+            "digits, '.', '_', '-'), such as 'struktr' or 'pulse'"
         )
     if not delivery_id:
         raise ValueError(f"the delivery id is empty: pass the {provider} delivery's unique id")
+    if not _VERBATIM_ID.match(delivery_id):
+        data = delivery_id.encode("utf-8", "surrogatepass")
+        delivery_id = "sha256:" + hashlib.sha256(data).hexdigest()
     return StoreKey(f"{provider}:{delivery_id}")
 
 
@@ -88,30 +108,45 @@ class ClaimState(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The answer to `claim`: the key, the state found, and the owner token when acquired."""
+    """The answer to `claim`: the key(s), the state found, and the owner token when acquired."""
 
     key: StoreKey
     state: ClaimState
     #: A random token naming this lease; set only when `state` is `ClaimState.ACQUIRED`.
     owner: str | None = None
+    #: The other keys claimed with `key` (``claim(key, also=...)``), held and completed with it.
+    also: tuple[StoreKey, ...] = ()
 
     @property
     def acquired(self) -> bool:
         """Whether this caller holds the lease and must run the handler."""
         return self.state is ClaimState.ACQUIRED
 
+    @property
+    def keys(self) -> tuple[StoreKey, ...]:
+        """Every key of this claim: `key`, then `also`."""
+        return (self.key, *self.also)
+
 
 class IdempotencyStore(Protocol):
-    """Three atomic operations on delivery keys (plus `purge`), shared by every sync backend."""
+    """Three atomic operations on delivery keys (plus `purge`), shared by every sync backend.
 
-    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
-        """Try to take `key` for `lease` seconds; say whether we got it, or why not."""
+    A claim with ``also`` keys acquires all of them or none: it is `ClaimState.DONE` if any key
+    is done, else `ClaimState.IN_PROGRESS` if any is held, and then holds nothing. `complete`
+    writes every key's done marker or none (`LeaseLostError` if any was taken over); `release`
+    deletes the keys the claim still holds.
+    """
+
+    def claim(
+        self, key: StoreKey, *, lease: float = DEFAULT_LEASE, also: Sequence[StoreKey] = ()
+    ) -> Claim:
+        """Try to take `key` (and every `also` key) for `lease` seconds; say why not if not."""
 
     def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
-        """Mark an acquired key done for `retain` seconds; `LeaseLostError` if taken over."""
+        """Mark an acquired claim's keys done for `retain` seconds; `LeaseLostError` if taken."""
 
     def release(self, claim: Claim) -> None:
-        """Give an acquired, uncompleted key back so the next delivery processes it."""
+        """Give an acquired, uncompleted claim's keys back so the next delivery processes it."""
 
     def purge(self) -> int:
         """Delete expired records; return how many (0 where the backend expires them itself)."""
@@ -120,14 +155,16 @@ class IdempotencyStore(Protocol):
 class AsyncIdempotencyStore(Protocol):
     """`IdempotencyStore` for event loops: the same operations and semantics, awaited."""
 
-    async def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
-        """Try to take `key` for `lease` seconds; say whether we got it, or why not."""
+    async def claim(
+        self, key: StoreKey, *, lease: float = DEFAULT_LEASE, also: Sequence[StoreKey] = ()
+    ) -> Claim:
+        """Try to take `key` (and every `also` key) for `lease` seconds; say why not if not."""
 
     async def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
-        """Mark an acquired key done for `retain` seconds; `LeaseLostError` if taken over."""
+        """Mark an acquired claim's keys done for `retain` seconds; `LeaseLostError` if taken."""
 
     async def release(self, claim: Claim) -> None:
-        """Give an acquired, uncompleted key back so the next delivery processes it."""
+        """Give an acquired, uncompleted claim's keys back so the next delivery processes it."""
 
     async def purge(self) -> int:
         """Delete expired records; return how many (0 where the backend expires them itself)."""
@@ -146,13 +183,37 @@ def new_owner() -> str:
 
 
 def check_key(key: str) -> StoreKey:
-    """Return `key` if it is namespaced as `store_key` makes them, else raise `ValueError`."""
+    """Return `key` if it is one `store_key` can make, else raise `ValueError`.
+
+    A key built by hand with a NUL, non-ASCII text or over-long id is refused here, before it
+    reaches a backend that would fail on it in its own way.
+    """
     if not _STORE_KEY.match(key):
         raise ValueError(
-            f"{key!r} is not namespaced by provider: build keys with "
-            "store_key(provider, delivery_id)"
+            f"{key!r} is not a store key: build keys with store_key(provider, delivery_id), "
+            "which namespaces them by provider and hashes ids a backend could not store"
         )
     return StoreKey(key)
+
+
+def check_keys(key: str, also: Sequence[str]) -> tuple[StoreKey, tuple[StoreKey, ...]]:
+    """Check a claim's keys; the `also` keys without duplicates (or `key` itself), in order."""
+    first = check_key(key)
+    extra: list[StoreKey] = []
+    for other in also:
+        checked = check_key(other)
+        if checked != first and checked not in extra:
+            extra.append(checked)
+    return first, tuple(extra)
+
+
+def fold_states(states: Sequence[ClaimState]) -> ClaimState:
+    """The state of a claim on several keys from each key's state: done wins over in progress."""
+    if ClaimState.DONE in states:
+        return ClaimState.DONE
+    if ClaimState.IN_PROGRESS in states:
+        return ClaimState.IN_PROGRESS
+    return ClaimState.ACQUIRED
 
 
 def check_seconds(name: str, value: float) -> float:

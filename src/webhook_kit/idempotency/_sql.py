@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["COLUMNS", "Statements", "statements"]
+__all__ = ["COLUMNS", "Statements", "is_deadlock", "statements"]
 
 #: Column names of the one table, in DDL order.
 COLUMNS = ("claim_key", "owner", "done", "expires_at")
@@ -112,3 +112,20 @@ def statements(dialect: str, table: str) -> Statements:
     release = f"DELETE FROM {table} WHERE claim_key = :key AND owner = :owner AND done = FALSE"
     purge = f"DELETE FROM {table} WHERE expires_at <= {now}"
     return Statements(claim, complete, release, purge)
+
+
+def is_deadlock(exc: BaseException | None) -> bool:
+    """Whether `exc` (or the driver error it wraps) is the database breaking a deadlock.
+
+    PostgreSQL's SQLSTATE 40P01 (or 40001, a serialization failure) and MySQL/MariaDB's error
+    1213: the transaction was rolled back and can simply run again.
+    """
+    while exc is not None:
+        code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+        if code in ("40P01", "40001"):
+            return True
+        args: tuple[object, ...] = getattr(exc, "args", ())
+        if len(args) > 0 and args[0] == 1213:
+            return True
+        exc = exc.__cause__
+    return False

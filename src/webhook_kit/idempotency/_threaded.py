@@ -12,7 +12,7 @@ at once (``min(32, cpus + 4)`` threads by default). Use
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ._core import DEFAULT_LEASE, DEFAULT_RETAIN, Claim, IdempotencyStore, StoreKey, WouldBlock
@@ -48,8 +48,12 @@ class AsyncThreadedStore:
                 pass
         return await asyncio.to_thread(operation, *args, **kwargs)
 
-    async def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
+    async def claim(
+        self, key: StoreKey, *, lease: float = DEFAULT_LEASE, also: Sequence[StoreKey] = ()
+    ) -> Claim:
         """`IdempotencyStore.claim`, without blocking the loop."""
+        if also:  # a store written before multi-key claims still works for one key
+            return await self._call(self.store.claim, key, lease=lease, also=also)
         return await self._call(self.store.claim, key, lease=lease)
 
     async def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:

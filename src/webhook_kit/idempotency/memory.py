@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from ._core import (
@@ -18,8 +18,9 @@ from ._core import (
     ClaimState,
     LeaseLostError,
     StoreKey,
-    check_key,
+    check_keys,
     check_seconds,
+    fold_states,
     new_owner,
     owner_of,
 )
@@ -48,38 +49,48 @@ class MemoryStore:
         """Run `operation` on the caller's thread: its lock is only ever held for microseconds."""
         return operation(*args, **kwargs)
 
-    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
-        """Take `key` for `lease` seconds unless a live lease or done marker holds it."""
-        key = check_key(key)
+    def claim(
+        self, key: StoreKey, *, lease: float = DEFAULT_LEASE, also: Sequence[StoreKey] = ()
+    ) -> Claim:
+        """Take `key` (and the `also` keys) for `lease` seconds unless one of them is live."""
+        key, also = check_keys(key, also)
         lease = check_seconds("lease", lease)
+        keys = (key, *also)
         with self._lock:
             now = time.monotonic()
-            record = self._records.get(key)
-            if record is not None and record.expires_at > now:
-                state = ClaimState.DONE if record.done else ClaimState.IN_PROGRESS
-                return Claim(key, state)
+            states = []
+            for each in keys:
+                record = self._records.get(each)
+                if record is not None and record.expires_at > now:
+                    states.append(ClaimState.DONE if record.done else ClaimState.IN_PROGRESS)
+            if states:
+                return Claim(key, fold_states(states), also=also)
             owner = new_owner()
-            self._records[key] = _Record(owner, False, now + lease)
-        return Claim(key, ClaimState.ACQUIRED, owner)
+            for each in keys:
+                self._records[each] = _Record(owner, False, now + lease)
+        return Claim(key, ClaimState.ACQUIRED, owner, also)
 
     def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
-        """Mark the key done for `retain` seconds, unless another owner has claimed it since."""
+        """Mark the keys done for `retain` seconds, unless another owner has claimed one since."""
         owner = owner_of(claim)
         retain = check_seconds("retain", retain)
         with self._lock:
             now = time.monotonic()
-            record = self._records.get(claim.key)
-            if record is not None and record.owner != owner and record.expires_at > now:
-                raise LeaseLostError(claim.key)
-            self._records[claim.key] = _Record(owner, True, now + retain)
+            for key in claim.keys:
+                record = self._records.get(key)
+                if record is not None and record.owner != owner and record.expires_at > now:
+                    raise LeaseLostError(key)
+            for key in claim.keys:
+                self._records[key] = _Record(owner, True, now + retain)
 
     def release(self, claim: Claim) -> None:
-        """Forget the key if this claim still holds it uncompleted; otherwise do nothing."""
+        """Forget the keys this claim still holds uncompleted; leave every other key alone."""
         owner = owner_of(claim)
         with self._lock:
-            record = self._records.get(claim.key)
-            if record is not None and record.owner == owner and not record.done:
-                del self._records[claim.key]
+            for key in claim.keys:
+                record = self._records.get(key)
+                if record is not None and record.owner == owner and not record.done:
+                    del self._records[key]
 
     def purge(self) -> int:
         """Delete expired leases and done markers; return how many were deleted."""

@@ -2,13 +2,19 @@
 
 Each key is one Redis string, ``<prefix>:<provider>:<delivery id>``, whose value says the state
 and names the owner (``in_progress:<token>`` or ``done:<token>``) and whose TTL is the lease or the
-retention. Every operation is one round trip on one key, so it works unchanged on Redis Cluster:
+retention. Every operation is one round trip:
 
 - claim: ``SET key in_progress:<token> NX PX <lease> GET`` (Redis 7.0 or later), which sets the key
-  if it is absent and otherwise returns what holds it;
-- complete: a Lua script (``EVALSHA``) that writes ``done:<token>`` with the retention as TTL
-  unless another owner's value is there;
-- release: a Lua script that deletes the key if it still holds this claim's in-progress value.
+  if it is absent and otherwise returns what holds it; a claim of several keys is a Lua script that
+  sets all of them only if none is held;
+- complete: a Lua script (``EVALSHA``) that writes ``done:<token>`` on every key of the claim with
+  the retention as TTL, unless another owner's value is on any of them;
+- release: a Lua script that deletes the keys that still hold this claim's in-progress value.
+
+A script runs atomically, so several keys are taken, completed or released together. On Redis
+Cluster a script's keys must share a hash slot: given a ``RedisCluster`` client, the store puts its
+prefix in a hash tag (``{<prefix>}:<provider>:<delivery id>``), so all of one store's keys live
+on one shard.
 
 Expiry is Redis's own (key TTLs, counted by the server), so application hosts with skewed clocks
 agree. `purge` returns 0: Redis deletes expired keys itself.
@@ -21,6 +27,7 @@ its timeouts and retry policy apply: redis-py retries 10 times with backoff by d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 try:
@@ -51,7 +58,7 @@ from ._core import (
     ClaimState,
     LeaseLostError,
     StoreKey,
-    check_key,
+    check_keys,
     check_prefix,
     check_seconds,
     milliseconds,
@@ -61,20 +68,45 @@ from ._core import (
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
-# KEYS[1] the key; ARGV[1] this claim's in-progress value, ARGV[2] its done value, ARGV[3] TTL ms.
-# Written unless another owner's value is live (an expired value is gone, so it cannot block).
+# KEYS the claim's keys; ARGV[1] the in-progress value, ARGV[2] the lease in ms.
+# Returns 0 when it set every key, else 2 if any key is done, 1 if any is in progress.
+CLAIM_SCRIPT = """
+local state = 0
+for _, key in ipairs(KEYS) do
+  local held = redis.call('GET', key)
+  if held then
+    if string.sub(held, 1, 5) == 'done:' then return 2 end
+    state = 1
+  end
+end
+if state == 0 then
+  for _, key in ipairs(KEYS) do redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
+end
+return state
+"""
+
+# KEYS the claim's keys; ARGV[1] its in-progress value, ARGV[2] its done value, ARGV[3] TTL ms.
+# Written unless another owner's value is live on any key (an expired value is gone).
 COMPLETE_SCRIPT = """
-local held = redis.call('GET', KEYS[1])
-if held and held ~= ARGV[1] and held ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+for _, key in ipairs(KEYS) do
+  local held = redis.call('GET', key)
+  if held and held ~= ARGV[1] and held ~= ARGV[2] then return 0 end
+end
+for _, key in ipairs(KEYS) do redis.call('SET', key, ARGV[2], 'PX', ARGV[3]) end
 return 1
 """
 
-# KEYS[1] the key; ARGV[1] this claim's in-progress value.
+# KEYS the claim's keys; ARGV[1] its in-progress value.
 RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+local deleted = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then deleted = deleted + redis.call('DEL', key) end
+end
+return deleted
 """
+
+#: `CLAIM_SCRIPT`'s answers.
+_SCRIPT_STATES = (ClaimState.ACQUIRED, ClaimState.IN_PROGRESS, ClaimState.DONE)
 
 #: Errors that mean "the store cannot answer now", as opposed to a programming error.
 _UNAVAILABLE: tuple[type[RedisError], ...] = (
@@ -112,6 +144,12 @@ def _state(held: bytes | str | None) -> ClaimState:
     return ClaimState.DONE if text.startswith(_DONE) else ClaimState.IN_PROGRESS
 
 
+def _namespace(prefix: str, client: object) -> str:
+    """What stored keys start with: the prefix, in a hash tag on Redis Cluster (one slot)."""
+    clustered = isinstance(client, (redis.RedisCluster, redis.asyncio.RedisCluster))
+    return f"{{{prefix}}}" if clustered else prefix
+
+
 def _unavailable(exc: RedisError, timeout: float) -> StoreUnavailableError:
     return StoreUnavailableError(
         f"Redis did not answer within {timeout} s ({exc.__class__.__name__}: {exc}): "
@@ -127,7 +165,16 @@ class RedisStore:
     own client with timeouts derived from `timeout`.
     """
 
-    __slots__ = ("_client", "_complete", "_owns_client", "_release", "prefix", "timeout")
+    __slots__ = (
+        "_claim",
+        "_client",
+        "_complete",
+        "_namespace",
+        "_owns_client",
+        "_release",
+        "prefix",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -144,30 +191,49 @@ class RedisStore:
             if isinstance(client, str)
             else client
         )
+        self._namespace = _namespace(self.prefix, self._client)
+        self._claim = self._client.register_script(CLAIM_SCRIPT)
         self._complete = self._client.register_script(COMPLETE_SCRIPT)
         self._release = self._client.register_script(RELEASE_SCRIPT)
 
-    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
-        """Take `key` for `lease` seconds unless a live lease or done marker holds it."""
-        key = check_key(key)
+    def _stored(self, key: StoreKey) -> str:
+        return f"{self._namespace}:{key}"
+
+    def _stored_keys(self, claim: Claim) -> list[str]:
+        return [self._stored(key) for key in claim.keys]
+
+    def claim(
+        self, key: StoreKey, *, lease: float = DEFAULT_LEASE, also: Sequence[StoreKey] = ()
+    ) -> Claim:
+        """Take `key` (and the `also` keys) for `lease` seconds unless one of them is live."""
+        key, also = check_keys(key, also)
         owner = new_owner()
         px = milliseconds(check_seconds("lease", lease))
         try:
-            held = self._client.set(
-                f"{self.prefix}:{key}", _IN_PROGRESS + owner, px=px, nx=True, get=True
-            )
+            if also:
+                code = self._claim(
+                    keys=[self._stored(each) for each in (key, *also)],
+                    args=[_IN_PROGRESS + owner, px],
+                )
+                state = _SCRIPT_STATES[int(code)]
+            else:
+                held = self._client.set(
+                    self._stored(key), _IN_PROGRESS + owner, px=px, nx=True, get=True
+                )
+                state = _state(held)  # type: ignore[arg-type]  # SET ... GET answers a value
         except _UNAVAILABLE as exc:
             raise _unavailable(exc, self.timeout) from exc
-        state = _state(held)  # type: ignore[arg-type]  # SET ... GET answers a value, not a bool
-        return Claim(key, state, owner if state is ClaimState.ACQUIRED else None)
+        if state is ClaimState.ACQUIRED:
+            return Claim(key, state, owner, also)
+        return Claim(key, state, also=also)
 
     def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
-        """Mark the key done for `retain` seconds, unless another owner has claimed it since."""
+        """Mark the keys done for `retain` seconds, unless another owner has claimed one since."""
         owner = owner_of(claim)
         px = milliseconds(check_seconds("retain", retain))
         try:
             written = self._complete(
-                keys=[f"{self.prefix}:{claim.key}"], args=[_IN_PROGRESS + owner, _DONE + owner, px]
+                keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner, _DONE + owner, px]
             )
         except _UNAVAILABLE as exc:
             raise _unavailable(exc, self.timeout) from exc
@@ -175,10 +241,10 @@ class RedisStore:
             raise LeaseLostError(claim.key)
 
     def release(self, claim: Claim) -> None:
-        """Delete the key if this claim still holds it uncompleted; otherwise do nothing."""
+        """Delete the keys this claim still holds uncompleted; leave every other key alone."""
         owner = owner_of(claim)
         try:
-            self._release(keys=[f"{self.prefix}:{claim.key}"], args=[_IN_PROGRESS + owner])
+            self._release(keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner])
         except _UNAVAILABLE as exc:
             raise _unavailable(exc, self.timeout) from exc
 
@@ -205,7 +271,16 @@ class AsyncRedisStore:
     `client` is a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster``, or a URL.
     """
 
-    __slots__ = ("_client", "_complete", "_owns_client", "_release", "prefix", "timeout")
+    __slots__ = (
+        "_claim",
+        "_client",
+        "_complete",
+        "_namespace",
+        "_owns_client",
+        "_release",
+        "prefix",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -222,30 +297,49 @@ class AsyncRedisStore:
             if isinstance(client, str)
             else client
         )
+        self._namespace = _namespace(self.prefix, self._client)
+        self._claim = self._client.register_script(CLAIM_SCRIPT)
         self._complete = self._client.register_script(COMPLETE_SCRIPT)
         self._release = self._client.register_script(RELEASE_SCRIPT)
 
-    async def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
-        """Take `key` for `lease` seconds unless a live lease or done marker holds it."""
-        key = check_key(key)
+    def _stored(self, key: StoreKey) -> str:
+        return f"{self._namespace}:{key}"
+
+    def _stored_keys(self, claim: Claim) -> list[str]:
+        return [self._stored(key) for key in claim.keys]
+
+    async def claim(
+        self, key: StoreKey, *, lease: float = DEFAULT_LEASE, also: Sequence[StoreKey] = ()
+    ) -> Claim:
+        """Take `key` (and the `also` keys) for `lease` seconds unless one of them is live."""
+        key, also = check_keys(key, also)
         owner = new_owner()
         px = milliseconds(check_seconds("lease", lease))
         try:
-            held = await self._client.set(
-                f"{self.prefix}:{key}", _IN_PROGRESS + owner, px=px, nx=True, get=True
-            )
+            if also:
+                code = await self._claim(
+                    keys=[self._stored(each) for each in (key, *also)],
+                    args=[_IN_PROGRESS + owner, px],
+                )
+                state = _SCRIPT_STATES[int(code)]
+            else:
+                held = await self._client.set(
+                    self._stored(key), _IN_PROGRESS + owner, px=px, nx=True, get=True
+                )
+                state = _state(held)  # type: ignore[arg-type]  # SET ... GET answers a value
         except _UNAVAILABLE as exc:
             raise _unavailable(exc, self.timeout) from exc
-        state = _state(held)  # type: ignore[arg-type]  # SET ... GET answers a value, not a bool
-        return Claim(key, state, owner if state is ClaimState.ACQUIRED else None)
+        if state is ClaimState.ACQUIRED:
+            return Claim(key, state, owner, also)
+        return Claim(key, state, also=also)
 
     async def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
-        """Mark the key done for `retain` seconds, unless another owner has claimed it since."""
+        """Mark the keys done for `retain` seconds, unless another owner has claimed one since."""
         owner = owner_of(claim)
         px = milliseconds(check_seconds("retain", retain))
         try:
             written = await self._complete(
-                keys=[f"{self.prefix}:{claim.key}"], args=[_IN_PROGRESS + owner, _DONE + owner, px]
+                keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner, _DONE + owner, px]
             )
         except _UNAVAILABLE as exc:
             raise _unavailable(exc, self.timeout) from exc
@@ -253,10 +347,10 @@ class AsyncRedisStore:
             raise LeaseLostError(claim.key)
 
     async def release(self, claim: Claim) -> None:
-        """Delete the key if this claim still holds it uncompleted; otherwise do nothing."""
+        """Delete the keys this claim still holds uncompleted; leave every other key alone."""
         owner = owner_of(claim)
         try:
-            await self._release(keys=[f"{self.prefix}:{claim.key}"], args=[_IN_PROGRESS + owner])
+            await self._release(keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner])
         except _UNAVAILABLE as exc:
             raise _unavailable(exc, self.timeout) from exc
 

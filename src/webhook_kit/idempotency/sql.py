@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 try:
@@ -52,19 +52,24 @@ from ._core import (
     ClaimState,
     LeaseLostError,
     StoreKey,
-    check_key,
+    check_keys,
     check_prefix,
     check_seconds,
+    fold_states,
     new_owner,
     owner_of,
 )
-from ._sql import statements
+from ._sql import is_deadlock, statements
 
 __all__ = ["SQLStore", "idempotency_table"]
 
 DEFAULT_TABLE = "webhook_kit_idempotency"
 _T = TypeVar("_T")
 _MAX_KEY_BYTES = 255
+#: How many times a multi-key transaction the database aborted as a deadlock is tried.
+_DEADLOCK_ATTEMPTS = 3
+#: How each family opens an explicit transaction on an autocommit connection.
+_BEGIN = {"postgresql": "BEGIN", "mysql": "START TRANSACTION", "sqlite": "BEGIN IMMEDIATE"}
 _FAMILIES = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
 #: `skip_autocommit_rollback` came with SQLAlchemy 2.0.43.
 _CAN_SKIP_ROLLBACK = "skip_autocommit_rollback" in inspect.signature(DefaultDialect).parameters
@@ -140,6 +145,26 @@ class _Statement:
         return tuple(params[name] for name in self.order)
 
 
+class _Runner:
+    """Runs statements (or bare transaction-control commands) on one cursor, noting the last."""
+
+    __slots__ = ("cursor", "sql")
+
+    def __init__(self, cursor: DBAPICursor) -> None:
+        self.cursor = cursor
+        #: The statement run last, for the error message if it fails.
+        self.sql = ""
+
+    def __call__(self, statement: _Statement | str, params: dict[str, Any]) -> DBAPICursor:
+        if isinstance(statement, str):
+            self.sql = statement
+            self.cursor.execute(statement)
+        else:
+            self.sql = statement.sql
+            self.cursor.execute(statement.sql, statement.bind(params))
+        return self.cursor
+
+
 class SQLStore:
     """An `IdempotencyStore` in a SQL table, for receivers on several hosts sharing a database.
 
@@ -212,28 +237,64 @@ class SQLStore:
     def _execute(
         self, statement: _Statement, params: dict[str, Any], fetch: Callable[[DBAPICursor], _T]
     ) -> _T:
-        """Run one statement on a pooled connection and return `fetch(cursor)`.
+        """Run one statement on a pooled connection and return `fetch(cursor)`."""
 
-        A connection that is not in autocommit mode (your engine's choice) is committed after
-        the statement, which costs a second round trip. "Cannot answer now" errors become
-        `StoreUnavailableError`, and a connection the driver reports dead leaves the pool.
+        def one(run: _Runner) -> tuple[_T, bool]:
+            return fetch(run(statement, params)), True
+
+        return self._session(one, transaction=False)
+
+    def _session(self, steps: Callable[[_Runner], tuple[_T, bool]], *, transaction: bool) -> _T:
+        """Run `steps` on one pooled connection and return its result.
+
+        `steps` gets a function that runs a statement and returns the cursor; it returns its
+        result and whether to commit. With `transaction`, the statements run in one transaction
+        (retried from the start if the database broke a deadlock by aborting it). A connection
+        not in autocommit mode (your engine's choice) is committed after the statements, which
+        costs a round trip. "Cannot answer now" errors become `StoreUnavailableError`, and a
+        connection the driver reports dead leaves the pool.
         """
+        for attempt in range(_DEADLOCK_ATTEMPTS):
+            try:
+                return self._attempt(steps, transaction=transaction)
+            except _Deadlock as deadlock:
+                if attempt == _DEADLOCK_ATTEMPTS - 1:
+                    raise self._translate(deadlock.error, deadlock.sql) from deadlock.error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, steps: Callable[[_Runner], tuple[_T, bool]], *, transaction: bool) -> _T:
         try:
             conn = self._engine.raw_connection()
         except (self._dbapi.Error, sa.exc.TimeoutError) as exc:
-            raise self._translate(exc, statement, params) from exc
+            raise self._translate(exc, "") from exc
         cursor: DBAPICursor | None = None
+        run: _Runner | None = None
+        began = False
         try:
             cursor = conn.cursor()
-            cursor.execute(statement.sql, statement.bind(params))
-            result = fetch(cursor)
-            if not self._autocommit(conn):
-                conn.commit()
+            run = _Runner(cursor)
+            autocommit = self._autocommit(conn)
+            if transaction and autocommit:
+                run(_BEGIN[self._family], {})
+                began = True
+            result, commit = steps(run)
+            if began or not autocommit:
+                _end(run if began else None, conn, commit=commit)
+                began = False
             return result
         except self._dbapi.Error as exc:
-            if self._dialect.is_disconnect(exc, conn.dbapi_connection, cursor):
+            disconnected = self._dialect.is_disconnect(exc, conn.dbapi_connection, cursor)
+            if disconnected:
                 conn.invalidate(exc)
-            raise self._translate(exc, statement, params) from exc
+            else:
+                _rollback(cursor if began else None, conn)
+            sql = run.sql if run is not None else ""
+            if transaction and not disconnected and is_deadlock(exc):
+                raise _Deadlock(exc, sql) from exc
+            raise self._translate(exc, sql) from exc
+        except BaseException:
+            _rollback(cursor if began else None, conn)
+            raise
         finally:
             try:
                 if cursor is not None:
@@ -251,7 +312,7 @@ class SQLStore:
             return False
 
     def _translate(
-        self, exc: Exception, statement: _Statement, params: dict[str, Any]
+        self, exc: Exception, sql: str, params: dict[str, Any] | None = None
     ) -> Exception:
         """`StoreUnavailableError` for "cannot answer now", SQLAlchemy's wrapper for the rest.
 
@@ -264,7 +325,7 @@ class SQLStore:
             sa.exc.TimeoutError,
         )
         if not isinstance(exc, unavailable):
-            return sa.exc.DBAPIError.instance(statement.sql, params, exc, self._dbapi.Error)
+            return sa.exc.DBAPIError.instance(sql, params, exc, self._dbapi.Error)
         detail = " ".join(str(exc).split())  # driver messages span several lines
         return StoreUnavailableError(
             f"the {self._dialect.name} database did not answer within {self.timeout} s "
@@ -273,56 +334,77 @@ class SQLStore:
         )
 
     def _key(self, key: str) -> str:
-        stored = f"{self.prefix}:{key}"
-        if len(stored.encode()) > _MAX_KEY_BYTES:
-            raise ValueError(
-                f"the stored key {stored[:40]!r}... is over {_MAX_KEY_BYTES} bytes: "
-                "use a shorter prefix or delivery id"
-            )
-        return stored
+        return f"{self.prefix}:{key}"
 
     def _seconds(self, seconds: float) -> float | int:
         """A duration as the statements take it: seconds, or MySQL's integer microseconds."""
         return round(seconds * 1_000_000) if self._family == "mysql" else seconds
 
-    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
-        """Take `key` for `lease` seconds unless a live lease or done marker holds it."""
-        key = check_key(key)
-        owner = new_owner()
-        params = {
-            "key": self._key(key),
-            "owner": owner,
-            "lease": self._seconds(check_seconds("lease", lease)),
-        }
+    def _claim_state(
+        self, run: _Runner, key: StoreKey, owner: str, lease: float | int
+    ) -> ClaimState:
+        """Run the claim statement for one key and say what it found."""
+        params = {"key": self._key(key), "owner": owner, "lease": lease}
+        cursor = run(self._claim, params)
         if self._family == "mysql":
-            code = self._execute(self._claim, params, _lastrowid)
-            acquired, done = code in (0, 1), code == 3
-        else:
-            row = self._execute(self._claim, params, _first_row)
-            acquired = row is not None and row[0] == owner
-            done = row is not None and bool(row[1])
-        if acquired:
-            return Claim(key, ClaimState.ACQUIRED, owner)
-        return Claim(key, ClaimState.DONE if done else ClaimState.IN_PROGRESS)
+            code = _lastrowid(cursor)
+            if code in (0, 1):
+                return ClaimState.ACQUIRED
+            return ClaimState.DONE if code == 3 else ClaimState.IN_PROGRESS
+        row = _first_row(cursor)
+        if row is not None and row[0] == owner:
+            return ClaimState.ACQUIRED
+        return ClaimState.DONE if row is not None and row[1] else ClaimState.IN_PROGRESS
+
+    def _completed(self, run: _Runner, key: StoreKey, owner: str, retain: float | int) -> bool:
+        """Run the complete statement for one key; whether it wrote the done marker."""
+        cursor = run(self._complete, {"key": self._key(key), "owner": owner, "retain": retain})
+        if self._family == "mysql":
+            return _lastrowid(cursor) != 2
+        return _first_row(cursor) is not None
+
+    def claim(
+        self, key: StoreKey, *, lease: float = DEFAULT_LEASE, also: Sequence[StoreKey] = ()
+    ) -> Claim:
+        """Take `key` (and the `also` keys) for `lease` seconds unless one of them is live.
+
+        Several keys are claimed in one transaction, in sorted order (so that two claims of
+        the same keys cannot deadlock), and rolled back unless every one was acquired.
+        """
+        key, also = check_keys(key, also)
+        owner = new_owner()
+        seconds = self._seconds(check_seconds("lease", lease))
+
+        def claim_all(run: _Runner) -> tuple[ClaimState, bool]:
+            states = [self._claim_state(run, each, owner, seconds) for each in sorted((key, *also))]
+            folded = fold_states(states)
+            return folded, folded is ClaimState.ACQUIRED
+
+        state = self._session(claim_all, transaction=bool(also))
+        if state is ClaimState.ACQUIRED:
+            return Claim(key, state, owner, also)
+        return Claim(key, state, also=also)
 
     def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
-        """Mark the key done for `retain` seconds, unless another owner has claimed it since."""
-        params = {
-            "key": self._key(claim.key),
-            "owner": owner_of(claim),
-            "retain": self._seconds(check_seconds("retain", retain)),
-        }
-        if self._family == "mysql":
-            written = self._execute(self._complete, params, _lastrowid) != 2
-        else:
-            written = self._execute(self._complete, params, _first_row) is not None
-        if not written:
-            raise LeaseLostError(claim.key)
+        """Mark the keys done for `retain` seconds, unless another owner has claimed one since."""
+        owner = owner_of(claim)
+        seconds = self._seconds(check_seconds("retain", retain))
+
+        def complete_all(run: _Runner) -> tuple[StoreKey | None, bool]:
+            for key in sorted(claim.keys):
+                if not self._completed(run, key, owner, seconds):
+                    return key, False
+            return None, True
+
+        lost = self._session(complete_all, transaction=bool(claim.also))
+        if lost is not None:
+            raise LeaseLostError(lost)
 
     def release(self, claim: Claim) -> None:
-        """Delete the key's row if this claim still holds it uncompleted; otherwise do nothing."""
-        params = {"key": self._key(claim.key), "owner": owner_of(claim)}
-        self._execute(self._release, params, _rowcount)
+        """Delete the keys' rows this claim still holds uncompleted; leave every other row."""
+        owner = owner_of(claim)
+        for key in claim.keys:
+            self._execute(self._release, {"key": self._key(key), "owner": owner}, _rowcount)
 
     def purge(self) -> int:
         """Delete the rows whose lease or retention has passed; return how many."""
@@ -338,6 +420,36 @@ class SQLStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _Deadlock(Exception):
+    """The database aborted a transaction to break a deadlock: run it again."""
+
+    def __init__(self, error: Exception, sql: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.sql = sql
+
+
+def _end(run: _Runner | None, conn: PoolProxiedConnection, *, commit: bool) -> None:
+    """Commit or roll back: with SQL on an autocommit connection (`run`), else the DBAPI's."""
+    if run is not None:
+        run("COMMIT" if commit else "ROLLBACK", {})
+    elif commit:
+        conn.commit()
+    else:
+        conn.rollback()
+
+
+def _rollback(cursor: DBAPICursor | None, conn: PoolProxiedConnection) -> None:
+    """Roll back after an error, best effort: the connection may already be unusable."""
+    try:
+        if cursor is not None:
+            cursor.execute("ROLLBACK")
+        else:
+            conn.rollback()
+    except Exception:  # noqa: S110 - the original error is what the caller needs to see
+        pass
 
 
 def _first_row(cursor: DBAPICursor) -> Any:

@@ -2,7 +2,8 @@
 
 Only the standard library's `sqlite3` is needed. The file is put in WAL mode (readers never
 block the writer) with ``synchronous=NORMAL``; every operation is one statement in autocommit
-mode, so each claim is atomic across threads and processes, and a process killed mid-handler
+mode (a claim, completion or release of several keys is one ``BEGIN IMMEDIATE`` transaction),
+so each claim is atomic across threads and processes, and a process killed mid-handler
 leaves nothing locked. When another process holds the write lock, SQLite's busy handler waits up
 to `timeout` seconds, then the operation raises `StoreUnavailableError`.
 
@@ -17,7 +18,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ..errors import StoreUnavailableError
@@ -31,9 +32,10 @@ from ._core import (
     LeaseLostError,
     StoreKey,
     WouldBlock,
-    check_key,
+    check_keys,
     check_prefix,
     check_seconds,
+    fold_states,
     new_owner,
     owner_of,
 )
@@ -163,34 +165,87 @@ class SQLiteStore:
         finally:
             self._lock.release()
 
-    def claim(self, key: StoreKey, *, lease: float = DEFAULT_LEASE) -> Claim:
-        """Take `key` for `lease` seconds unless a live lease or done marker holds it."""
-        key = check_key(key)
+    def _transaction(self, steps: Callable[[sqlite3.Connection], tuple[_T, bool]]) -> _T:
+        """Run `steps` in one write transaction; it returns its result and whether to commit.
+
+        ``BEGIN IMMEDIATE`` takes the file's write lock first, so the statements of a
+        multi-key operation are never interleaved with another process's.
+        """
+        with self._lock:
+            try:
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                commit = False
+                try:
+                    result, commit = steps(conn)
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT" if commit else "ROLLBACK")
+            except sqlite3.OperationalError as exc:
+                raise self._unavailable(exc) from exc
+        return result
+
+    def _stored(self, key: str) -> str:
+        return f"{self.prefix}:{key}"
+
+    def claim(
+        self, key: StoreKey, *, lease: float = DEFAULT_LEASE, also: Sequence[StoreKey] = ()
+    ) -> Claim:
+        """Take `key` (and the `also` keys) for `lease` seconds unless one of them is live."""
+        key, also = check_keys(key, also)
         lease = check_seconds("lease", lease)
         owner = new_owner()
-        row = self._fetch(
-            self._sql.claim, {"key": f"{self.prefix}:{key}", "owner": owner, "lease": lease}
-        )
-        if row is not None and row[0] == owner:
-            return Claim(key, ClaimState.ACQUIRED, owner)
-        # The upsert returns the row it inserted or kept: another owner's row was live.
-        return Claim(key, ClaimState.DONE if row and row[1] else ClaimState.IN_PROGRESS)
+        if not also:
+            row = self._fetch(
+                self._sql.claim, {"key": self._stored(key), "owner": owner, "lease": lease}
+            )
+            state = _state(row, owner)
+        else:
+
+            def claim_all(conn: sqlite3.Connection) -> tuple[ClaimState, bool]:
+                states = [
+                    _state(
+                        conn.execute(
+                            self._sql.claim,
+                            {"key": self._stored(each), "owner": owner, "lease": lease},
+                        ).fetchone(),
+                        owner,
+                    )
+                    for each in (key, *also)
+                ]
+                folded = fold_states(states)
+                return folded, folded is ClaimState.ACQUIRED
+
+            state = self._transaction(claim_all)
+        if state is ClaimState.ACQUIRED:
+            return Claim(key, state, owner, also)
+        return Claim(key, state, also=also)
 
     def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
-        """Mark the key done for `retain` seconds, unless another owner has claimed it since."""
+        """Mark the keys done for `retain` seconds, unless another owner has claimed one since."""
         owner = owner_of(claim)
         retain = check_seconds("retain", retain)
-        row = self._fetch(
-            self._sql.complete,
-            {"key": f"{self.prefix}:{claim.key}", "owner": owner, "retain": retain},
-        )
-        if row is None:
-            raise LeaseLostError(claim.key)
+
+        def complete_all(conn: sqlite3.Connection) -> tuple[StoreKey | None, bool]:
+            for key in claim.keys:
+                params = {"key": self._stored(key), "owner": owner, "retain": retain}
+                if conn.execute(self._sql.complete, params).fetchone() is None:
+                    return key, False
+            return None, True
+
+        if not claim.also:
+            params = {"key": self._stored(claim.key), "owner": owner, "retain": retain}
+            lost = claim.key if self._fetch(self._sql.complete, params) is None else None
+        else:
+            lost = self._transaction(complete_all)
+        if lost is not None:
+            raise LeaseLostError(lost)
 
     def release(self, claim: Claim) -> None:
-        """Delete the key's row if this claim still holds it uncompleted; otherwise do nothing."""
+        """Delete the keys' rows this claim still holds uncompleted; leave every other row."""
         owner = owner_of(claim)
-        self._run(self._sql.release, {"key": f"{self.prefix}:{claim.key}", "owner": owner})
+        for key in claim.keys:
+            self._run(self._sql.release, {"key": self._stored(key), "owner": owner})
 
     def purge(self) -> int:
         """Delete the rows whose lease or retention has passed; return how many."""
@@ -208,6 +263,13 @@ class SQLiteStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _state(row: tuple[Any, ...] | None, owner: str) -> ClaimState:
+    """What a claim statement's returned row says: the upsert returns the row it kept."""
+    if row is not None and row[0] == owner:
+        return ClaimState.ACQUIRED
+    return ClaimState.DONE if row and row[1] else ClaimState.IN_PROGRESS
 
 
 def _busy(exc: BaseException | None) -> bool:
