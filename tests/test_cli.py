@@ -233,6 +233,12 @@ def test_verify_with_a_bare_scheme_checks_only_the_signature(tmp_path: Path) -> 
     [
         (["sign", "-p", "struktr"], {}, "no secret for struktr: pass --secret, or set STRUKTR_"),
         (["sign", "-p", "pulse", "-s", "not base64!"], {}, "bad secret for pulse: secret must be"),
+        (
+            ["sign", "-p", "struktr"],
+            {"WEBHOOK_KIT_SECRET": SECRET + "\n"},
+            "bad secret for struktr: secret starts or ends with whitespace",
+        ),
+        (["sign", "-p", "pulse", "-s", " "], {}, "bad secret for pulse: secret is only whitespace"),
         (["sign"], {"WEBHOOK_KIT_SECRET": SECRET}, "pass --provider (struktr, file_conversion"),
         (["sign", "-p", "imggo", "--scheme", "hex"], {}, "pass --provider"),
         (["sign", "--scheme", "hex"], {"WEBHOOK_KIT_SECRET": SECRET}, "needs --header"),
