@@ -9,7 +9,8 @@ the environment:
   `SQLiteStore`, a ``redis://`` URL for `RedisStore` (`AsyncRedisStore` in the FastAPI example),
   or a SQLAlchemy URL (``postgresql+psycopg://...``, ``mysql+pymysql://...``) for `SQLStore`.
 - ``WEBHOOK_KIT_STORE_PREFIX``: the store's key prefix (default ``webhook-kit``), so several
-  applications (or test runs) can share one Redis or table.
+  applications (or test runs) can share one Redis or table; `store_prefix` reads it for stores
+  made elsewhere (the Django project's `DjangoStore`).
 - ``WEBHOOK_KIT_EVENTS_DB``: the SQLite file the handlers append each event to (default
   ``events.sqlite3``), so you (and the end-to-end tests) can see what was processed.
 
@@ -40,7 +41,14 @@ from webhook_kit import (
 )
 from webhook_kit.idempotency import DEFAULT_LEASE, DEFAULT_PREFIX
 
-__all__ = ["DEV_SECRETS", "make_async_store", "make_receivers", "make_store", "record"]
+__all__ = [
+    "DEV_SECRETS",
+    "make_async_store",
+    "make_receivers",
+    "make_store",
+    "record",
+    "store_prefix",
+]
 
 logger = logging.getLogger("examples")
 
@@ -60,7 +68,8 @@ def _store_url(url: str | None) -> str:
     return url or os.environ.get("WEBHOOK_KIT_STORE", "webhooks.sqlite3")
 
 
-def _prefix() -> str:
+def store_prefix() -> str:
+    """The store's key prefix: ``WEBHOOK_KIT_STORE_PREFIX``, else ``webhook-kit``."""
     return os.environ.get("WEBHOOK_KIT_STORE_PREFIX") or DEFAULT_PREFIX
 
 
@@ -74,14 +83,14 @@ def make_store(url: str | None = None) -> IdempotencyStore:
     if _is_redis(url):
         from webhook_kit.idempotency.redis import RedisStore
 
-        return RedisStore(url, prefix=_prefix())
+        return RedisStore(url, prefix=store_prefix())
     if "://" in url:
         from webhook_kit.idempotency.sql import SQLStore
 
-        store = SQLStore(url, prefix=_prefix())
+        store = SQLStore(url, prefix=store_prefix())
         store.create_table()
         return store
-    return SQLiteStore(url, prefix=_prefix())
+    return SQLiteStore(url, prefix=store_prefix())
 
 
 def make_async_store(url: str | None = None) -> IdempotencyStore | AsyncIdempotencyStore:
@@ -93,7 +102,7 @@ def make_async_store(url: str | None = None) -> IdempotencyStore | AsyncIdempote
     if _is_redis(url):
         from webhook_kit.idempotency.redis import AsyncRedisStore
 
-        return AsyncRedisStore(url, prefix=_prefix())
+        return AsyncRedisStore(url, prefix=store_prefix())
     return make_store(url)
 
 

@@ -12,8 +12,12 @@ bodies = st.binary(max_size=2048)
 #: Bodies the peers can handle: they decode to `str` before signing.
 text_bodies = st.text(max_size=512)
 
-#: Secrets for the hex schemes: non-empty text or bytes, used as the HMAC key as they are.
-hex_secrets = st.one_of(st.text(min_size=1, max_size=80), st.binary(min_size=1, max_size=130))
+#: Text secrets as a provider's dashboard shows them: non-empty, without the surrounding
+#: whitespace that verifiers refuse (it is the newline of a secrets file, not part of the key).
+text_secrets = st.text(min_size=1, max_size=80).filter(lambda text: text == text.strip())
+
+#: Secrets for the hex schemes: text or non-empty bytes, used as the HMAC key as they are.
+hex_secrets = st.one_of(text_secrets, st.binary(min_size=1, max_size=130))
 
 #: Standard Webhooks secrets: `whsec_` + base64 of 16 to 80 random key bytes.
 standard_secrets = st.binary(min_size=16, max_size=80).map(

@@ -477,6 +477,54 @@ def test_flask_url_for_finds_each_receiver() -> None:
         assert flask.url_for("hooks.billing") == "/in/billing"
 
 
+def _mount_view(app: flask.Flask, receiver: Receiver, tenant: str) -> str:
+    """Route `receiver` at ``/<tenant>/struktr`` with `webhook_view`; return its endpoint."""
+    view = webhook_view(receiver)
+    app.add_url_rule(f"/{tenant}/struktr", view_func=view)
+    return view.__name__
+
+
+def _mount_blueprint(app: flask.Flask, receiver: Receiver, tenant: str) -> str:
+    """Route `receiver` at ``/<tenant>/struktr`` with `webhook_blueprint`; return its endpoint."""
+    app.register_blueprint(webhook_blueprint(receiver, url_prefix=f"/{tenant}"))
+    return f"{tenant}.struktr"
+
+
+@pytest.mark.parametrize("mount", [_mount_view, _mount_blueprint], ids=["view", "blueprint"])
+def test_flask_two_receivers_for_one_provider_coexist(
+    mount: Callable[[flask.Flask, Receiver, str], str],
+) -> None:
+    """Two tenants' struktr receivers, as views or blueprints, each verify with their own secret."""
+    app = flask.Flask(__name__)
+    receivers = {
+        tenant: Receiver("struktr", secret=f"{tenant}-secret") for tenant in ("acme", "globex")
+    }
+    endpoints = {tenant: mount(app, receiver, tenant) for tenant, receiver in receivers.items()}
+    with app.test_request_context():
+        urls = {tenant: flask.url_for(endpoint) for tenant, endpoint in endpoints.items()}
+    assert urls == {"acme": "/acme/struktr", "globex": "/globex/struktr"}
+    client = app.test_client()
+    for tenant in receivers:
+        body, headers = testing.signed_delivery("struktr", f"{tenant}-secret", "document.completed")
+        for owner, url in urls.items():
+            response = client.post(url, data=body, headers=headers)
+            assert response.status_code == (200 if owner == tenant else 401), (tenant, url)
+
+
+def test_flask_view_endpoint_names_the_route() -> None:
+    """`webhook_view(..., endpoint=)` is the name `url_for` finds; without it names are unique."""
+    app = flask.Flask(__name__)
+    receiver = Receiver("struktr", secret=SECRETS["struktr"])
+    app.add_url_rule("/hooks/acme", view_func=webhook_view(receiver, endpoint="acme_struktr"))
+    first, second = webhook_view(receiver), webhook_view(receiver)
+    with app.test_request_context():
+        assert flask.url_for("acme_struktr") == "/hooks/acme"
+    assert first.__name__ != second.__name__
+    assert first.__name__.startswith("struktr_webhook")
+    with pytest.raises(ValueError, match="endpoint"):
+        webhook_view(receiver, endpoint="")
+
+
 def test_flask_refuses_an_async_store() -> None:
     """An async store given to the Flask view or blueprint is a TypeError naming the fix."""
     receiver = Receiver(

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,12 @@ def test_verify_with_a_bare_scheme_checks_only_the_signature(tmp_path: Path) -> 
     [
         (["sign", "-p", "struktr"], {}, "no secret for struktr: pass --secret, or set STRUKTR_"),
         (["sign", "-p", "pulse", "-s", "not base64!"], {}, "bad secret for pulse: secret must be"),
+        (
+            ["sign", "-p", "struktr"],
+            {"WEBHOOK_KIT_SECRET": SECRET + "\n"},
+            "bad secret for struktr: secret starts or ends with whitespace",
+        ),
+        (["sign", "-p", "pulse", "-s", " "], {}, "bad secret for pulse: secret is only whitespace"),
         (["sign"], {"WEBHOOK_KIT_SECRET": SECRET}, "pass --provider (struktr, file_conversion"),
         (["sign", "-p", "imggo", "--scheme", "hex"], {}, "pass --provider"),
         (["sign", "--scheme", "hex"], {"WEBHOOK_KIT_SECRET": SECRET}, "needs --header"),
@@ -504,19 +511,75 @@ def test_the_console_script_runs_the_cli() -> None:
     assert result.stdout.startswith("webhook-kit ")
 
 
-def test_without_click_the_error_names_the_extra() -> None:
-    """With click missing, `python -m webhook_kit` prints one line naming the cli extra."""
-    code = (
-        "import runpy, sys; sys.modules['click'] = None; "
-        "runpy.run_module('webhook_kit', run_name='__main__')"
+#: Code run first in a child process: click cannot be imported, as without the cli extra.
+WITHOUT_CLICK = """
+import sys
+
+class NoClick:
+    def find_spec(self, name, path=None, target=None):
+        if name == "click" or name.startswith("click."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoClick())
+"""
+
+
+def console_script() -> str:
+    """What the installed `webhook-kit` script runs: its entry point, called as pip's does."""
+    (entry,) = entry_points(group="console_scripts", name="webhook-kit")
+    return f"from {entry.module} import {entry.attr}\nsys.exit({entry.attr}())\n"
+
+
+def python_dash_m() -> str:
+    """What `python -m webhook_kit` runs."""
+    return "import runpy\nrunpy.run_module('webhook_kit', run_name='__main__')\n"
+
+
+def without_click(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter where click cannot be imported."""
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-c", WITHOUT_CLICK + code, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+
+
+@pytest.mark.parametrize("entry", [console_script, python_dash_m], ids=["script", "dash-m"])
+def test_without_click_the_command_prints_one_line_naming_the_extra(
+    entry: Callable[[], str],
+) -> None:
+    """With click missing, `webhook-kit` and `python -m webhook_kit` print one line and exit 1."""
+    result = without_click(entry(), "serve", "--help")
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr == (
+        "Error: the webhook-kit command line needs click: pip install 'webhook-kit[cli]'\n"
     )
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "Error: the webhook-kit command line needs click: pip install 'webhook-kit[cli]'"
-    )
+
+
+def test_receiver_server_and_post_work_without_click() -> None:
+    """Without click, `ReceiverServer` and `post` receive a delivery; only `cli` wants the extra."""
+    code = """
+from webhook_kit import testing
+from webhook_kit.cli.client import post
+from webhook_kit.cli.server import ReceiverServer, make_receivers
+
+with ReceiverServer(make_receivers({"imggo": "test-secret"}, store=None)) as server:
+    body, headers = testing.signed_delivery("imggo", "test-secret", "job.completed")
+    reply = post(server.endpoint("imggo"), body, headers)
+print(reply.status, server.deliveries[0].handled, "click" in sys.modules)
+try:
+    from webhook_kit.cli import cli
+except ImportError as error:
+    print(error)
+"""
+    result = without_click(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "200 ('job.completed',) False",
+        "the webhook-kit command line needs click: pip install 'webhook-kit[cli]'",
+    ]
 
 
 def test_the_package_root_does_not_import_the_cli() -> None:

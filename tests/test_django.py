@@ -225,6 +225,29 @@ def test_webhook_urls_are_named_and_prefixed(routes: Callable[..., Iterator[Clie
         webhook_urls([pulse, _receiver()[0]])
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "url",
+    ["/webhooks/pulse", "/webhooks/pulse/", "/hooks/v2/billing", "/hooks/v2/billing/"],
+)
+def test_a_trailing_slash_reaches_the_same_view(
+    routes: Callable[..., Iterator[Client]], url: str, *, asynchronous: bool
+) -> None:
+    """A delivery with or without a trailing slash is processed, not a 404 or redirect."""
+    receiver, seen = _receiver()
+    patterns = [
+        *webhook_urls(receiver, asynchronous=asynchronous),
+        *webhook_urls({"billing": receiver}, prefix="hooks/v2/", asynchronous=asynchronous),
+    ]
+    with override_settings(APPEND_SLASH=True):
+        for client in routes(*patterns):
+            response = _post(client, url, *_unknown_delivery())
+            assert response.status_code == 200
+            assert response.json() == {"status": "processed"}
+            assert reverse("webhooks-pulse") == "/webhooks/pulse"
+    assert len(seen) == 1
+
+
 def test_unknown_path_is_djangos_404(routes: Callable[..., Iterator[Client]]) -> None:
     """A provider nobody routed is Django's usual 404, not a receiver answer."""
     receiver, _ = _receiver()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -99,3 +100,70 @@ def test_demo_exits_1_when_an_outcome_is_not_the_expected_one(
     out = capsys.readouterr().out
     assert "1 unexpected outcomes" in out
     assert out.count(" NO ") == 1
+
+
+# The Django project
+
+DJANGO_PROJECT = ROOT / "examples" / "django_project"
+
+#: Run with the Django project's folder as argument: migrate, post one signed struktr delivery,
+#: print the status and the claimed keys.
+DJANGO_DELIVERY = """
+import os
+import sys
+
+import django
+from django.core.management import call_command
+
+sys.path.insert(0, sys.argv[1])
+os.environ["DJANGO_SETTINGS_MODULE"] = "webhooks_site.settings"
+django.setup()
+call_command("migrate", verbosity=0)
+
+from django.test import Client
+
+from webhook_kit import testing
+from webhook_kit.django.models import IdempotencyRecord
+
+body, headers = testing.signed_delivery(
+    "struktr", os.environ["STRUKTR_WEBHOOK_SECRET"], "document.completed", delivery_id="dlv_1"
+)
+others = {name: value for name, value in headers.items() if name.lower() != "content-type"}
+response = Client().post(
+    "/webhooks/struktr", data=body, content_type="application/json", headers=others
+)
+print(response.status_code, *IdempotencyRecord.objects.values_list("claim_key", flat=True))
+"""
+
+
+@pytest.mark.parametrize(
+    ("prefix", "key"),
+    [(None, "webhook-kit:struktr:dlv_1"), ("tenant-a", "tenant-a:struktr:dlv_1")],
+    ids=["default", "from-the-environment"],
+)
+def test_django_project_store_uses_the_store_prefix(
+    tmp_path: Path, prefix: str | None, key: str
+) -> None:
+    """The Django project's DjangoStore keys its records with WEBHOOK_KIT_STORE_PREFIX."""
+    env = {
+        **os.environ,
+        "WEBHOOK_KIT_STORE": "django",
+        "DJANGO_DATABASE": str(tmp_path / "db.sqlite3"),
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        "WEBHOOK_KIT_EVENTS_DB": str(tmp_path / "events.sqlite3"),
+        "STRUKTR_WEBHOOK_SECRET": "example-test-secret",
+    }
+    env.pop("WEBHOOK_KIT_STORE_PREFIX", None)
+    if prefix is not None:
+        env["WEBHOOK_KIT_STORE_PREFIX"] = prefix
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", DJANGO_DELIVERY, str(DJANGO_PROJECT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", key]

@@ -24,12 +24,15 @@ from webhook_kit import (
     HexHmacVerifier,
     MalformedHeaderError,
     MissingHeaderError,
+    Provider,
+    Receiver,
     Secret,
     SignatureMismatchError,
     StandardWebhooksVerifier,
     TimestampOutOfToleranceError,
     VerificationError,
     Verifier,
+    providers,
 )
 
 NOW = 1_704_067_200
@@ -459,6 +462,57 @@ def test_bad_configuration_is_refused(make: Callable[[], object], message: str) 
     with pytest.raises(ValueError, match=message) as caught:
         make()
     assert "not-base64" not in str(caught.value)
+
+
+#: Valid for every scheme: the hex providers use its UTF-8 bytes, Pulse decodes the base64.
+SHARED_SECRET = "whsec_" + base64.b64encode(b"shared-signing-key-0123456789").decode()
+
+#: Where a secret enters webhook-kit: a receiver, a provider's verifier, `verify_and_parse`.
+SECRET_USERS: dict[str, Callable[[Provider, Any], object]] = {
+    "Receiver": lambda provider, secret: Receiver(provider, secret=secret),
+    "verifier": lambda provider, secret: provider.verifier(secret),
+    "verify_and_parse": lambda provider, secret: provider.verify_and_parse(BODY, {}, secret=secret),
+}
+
+
+@pytest.mark.parametrize("use", SECRET_USERS.values(), ids=SECRET_USERS.keys())
+@pytest.mark.parametrize("provider", providers.PROVIDERS.values(), ids=providers.PROVIDERS.keys())
+@pytest.mark.parametrize(
+    ("secret", "error", "message"),
+    [
+        pytest.param(None, TypeError, "secret is None", id="none"),
+        pytest.param("", ValueError, "secret is empty", id="empty"),
+        pytest.param(" \t\n", ValueError, "secret is only whitespace", id="whitespace"),
+        pytest.param(
+            SHARED_SECRET + "\n",
+            ValueError,
+            "secret starts or ends with whitespace",
+            id="newline-from-a-file",
+        ),
+        pytest.param(
+            " " + SHARED_SECRET, ValueError, "starts or ends with whitespace", id="leading-space"
+        ),
+        pytest.param([], ValueError, "at least one secret", id="empty-list"),
+        pytest.param(
+            [SHARED_SECRET, SHARED_SECRET + "\r\n"],
+            ValueError,
+            "secret 2 of 2 starts or ends with whitespace",
+            id="rotation-entry-with-newline",
+        ),
+        pytest.param({SHARED_SECRET}, TypeError, "got set", id="unordered-set"),
+    ],
+)
+def test_unusable_secret_is_refused_before_any_delivery(
+    use: Callable[[Provider, Any], object],
+    provider: Provider,
+    secret: Any,
+    error: type[Exception],
+    message: str,
+) -> None:
+    """A secret that cannot work as given is a typed error naming the problem, never quoting it."""
+    with pytest.raises(error, match=message) as caught:
+        use(provider, secret)
+    assert SHARED_SECRET.removeprefix("whsec_")[:12] not in str(caught.value)
 
 
 @pytest.mark.parametrize(

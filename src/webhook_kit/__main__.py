@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-try:
-    from webhook_kit.cli import main
-except ImportError as exc:
-    if exc.name != "click":
-        raise
-    sys.exit(f"Error: {exc}")
+from webhook_kit.cli import main
 
 if __name__ == "__main__":
     main()

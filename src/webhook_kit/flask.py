@@ -21,6 +21,9 @@ Flask views are synchronous: give the receiver a synchronous store (`SQLiteStore
 from __future__ import annotations
 
 import inspect
+import re
+import threading
+from collections import Counter
 from collections.abc import Callable
 
 try:
@@ -40,13 +43,21 @@ _CHUNK = 64 * 1024
 
 View = Callable[[], flask.Response]
 
+_views_made: Counter[str] = Counter()  # default view names handed out, per provider
+_views_lock = threading.Lock()
 
-def webhook_view(receiver: Receiver) -> View:
+
+def webhook_view(receiver: Receiver, *, endpoint: str | None = None) -> View:
     """Return a Flask view function that runs each request through `receiver`.
 
-    The function carries its `methods` (every one in `METHODS`) and a unique ``__name__``
-    (``struktr_webhook``), so ``app.add_url_rule("/hooks/struktr", view_func=view)`` is enough.
+    The function carries its `methods` (every one in `METHODS`) and its ``__name__``, which Flask
+    takes as the endpoint, so ``app.add_url_rule("/hooks/struktr", view_func=view)`` is enough.
+    The name is `endpoint` if given; otherwise it is unique in the process, so that views of two
+    receivers for one provider (two tenants) coexist: ``struktr_webhook`` for the first view of
+    a provider, then ``struktr_webhook_2``, and so on. Pass `endpoint` to ``url_for`` a view.
     """
+    if endpoint == "":
+        raise ValueError("endpoint must be a non-empty name, e.g. 'acme_struktr_webhook'")
     store = receiver.store
     if store is not None and inspect.iscoroutinefunction(store.claim):
         raise TypeError(
@@ -64,7 +75,7 @@ def webhook_view(receiver: Receiver) -> View:
             return _response(refused(receiver, error))
         return _response(receiver.handle(body, request.headers))
 
-    view.__name__ = view.__qualname__ = f"{receiver.provider.name}_webhook"
+    view.__name__ = view.__qualname__ = endpoint or _default_name(receiver.provider.name)
     view.__doc__ = f"Receive {receiver.provider.title} webhooks."
     view.methods = list(METHODS)  # type: ignore[attr-defined]
     view.provide_automatic_options = False  # type: ignore[attr-defined]
@@ -74,19 +85,34 @@ def webhook_view(receiver: Receiver) -> View:
 def webhook_blueprint(
     receivers: Receivers,
     *,
-    name: str = "webhooks",
+    name: str | None = None,
     url_prefix: str = "/webhooks",
 ) -> flask.Blueprint:
-    """Return a blueprint with one route per receiver, at ``<url_prefix>/<name>``.
+    """Return a blueprint with one route per receiver, at ``<url_prefix>/<segment>``.
 
     `receivers` is one receiver, several (each at its provider's name: ``/webhooks/struktr``),
     or a mapping from URL segment to receiver. Each route's endpoint is ``<name>.<segment>``,
     so ``url_for("webhooks.struktr")`` finds it; unknown segments are Flask's usual 404.
+
+    The blueprint's `name` defaults to the URL prefix as a name (``webhooks`` for
+    ``/webhooks``, ``acme_webhooks`` for ``/acme/webhooks``), so blueprints at different
+    prefixes, such as one per tenant for the same provider, register side by side.
     """
+    if name is None:
+        name = re.sub(r"[^0-9A-Za-z_-]+", "_", url_prefix).strip("_") or "webhooks"
     blueprint = flask.Blueprint(name, __name__, url_prefix=url_prefix)
     for segment, receiver in by_segment(receivers).items():
-        blueprint.add_url_rule(f"/{segment}", endpoint=segment, view_func=webhook_view(receiver))
+        view = webhook_view(receiver, endpoint=segment)
+        blueprint.add_url_rule(f"/{segment}", endpoint=segment, view_func=view)
     return blueprint
+
+
+def _default_name(provider: str) -> str:
+    """``<provider>_webhook`` the first time, then ``<provider>_webhook_2``, ``_3``, ..."""
+    with _views_lock:
+        _views_made[provider] += 1
+        count = _views_made[provider]
+    return f"{provider}_webhook" if count == 1 else f"{provider}_webhook_{count}"
 
 
 def _read_body(receiver: Receiver, request: flask.Request) -> bytes:

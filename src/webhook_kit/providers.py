@@ -150,7 +150,10 @@ class Provider:
         """
         if verifier is None:
             if secret is None:
-                raise TypeError("verify_and_parse() needs secret= or verifier=")
+                raise TypeError(
+                    "verify_and_parse() needs secret= or verifier=; secret is None "
+                    "(is the environment variable it comes from set?)"
+                )
             verifier = self.make_verifier(secret)
         verifier.verify(body, headers, now=now)
         event = self.parse(body)

@@ -10,7 +10,8 @@ Two classes cover the five providers:
 
 Both verify the raw request bytes exactly as received, accept several secrets (rotation), compare
 with `hmac.compare_digest` on equal-length values, raise only `VerificationError` subclasses on bad
-input, and can `sign()` a body so tests can make deliveries that pass.
+input, and can `sign()` a body so tests can make deliveries that pass. Both refuse, when made, a
+secret that could never verify as configured: None, empty, or text with surrounding whitespace.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from datetime import datetime
 from hmac import compare_digest
 from secrets import token_hex
 from time import time as _clock
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 from ._headers import HeadersLike, get_header
 from ._hmac import HmacKey
@@ -280,22 +281,53 @@ def _standard_secret(secret: Secret) -> bytes:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(
-            "secret must be 'whsec_' followed by base64, bare base64, or the raw key bytes"
+            "must be 'whsec_' followed by base64, bare base64, or the raw key bytes"
         ) from None
 
 
 def _secrets(secret: Secret | Sequence[Secret], decode: _Decode) -> list[bytes]:
-    given = [secret] if isinstance(secret, str | bytes) else list(secret)
+    """The HMAC keys of `secret`, or an error saying what is wrong with it (never quoting it).
+
+    A string secret is refused when it is empty, only whitespace, or starts or ends with
+    whitespace: the newline that ends a secrets file would otherwise become part of the key and
+    fail every delivery with 401. Bytes are the key itself and are only refused when empty.
+    """
+    if secret is None:
+        raise TypeError(
+            "secret is None: pass a str or bytes, or a list of them "
+            "(is the environment variable it comes from set?)"
+        )
+    if isinstance(secret, str | bytes):
+        given: list[Any] = [secret]
+    elif isinstance(secret, Sequence):
+        given = list(secret)
+    else:
+        raise TypeError(
+            "secret must be a str or bytes, or a list of them (the first one signs), "
+            f"got {type(secret).__name__}"
+        )
+    if not given:
+        raise ValueError("at least one secret is required, got an empty list")
     keys = []
-    for item in given:
+    for index, item in enumerate(given):
+        which = "secret" if len(given) == 1 else f"secret {index + 1} of {len(given)}"
         if not isinstance(item, str | bytes):
-            raise TypeError(f"a secret must be str or bytes, got {type(item).__name__}")
-        key = decode(item)
+            raise TypeError(f"{which} must be str or bytes, got {type(item).__name__}")
+        if isinstance(item, str) and item != item.strip():
+            problem = (
+                "is only whitespace"
+                if item.strip() == ""
+                else "starts or ends with whitespace, such as the newline at the end of a file: "
+                "strip it where it is read"
+            )
+            raise ValueError(f"{which} {problem}")
+        try:
+            key = decode(item)
+        except ValueError as exc:
+            raise ValueError(f"{which} {exc}") from None
         if not key:
-            raise ValueError("a secret must not be empty")
+            raise ValueError(f"{which} is empty")
         keys.append(key)
-    if not keys:
-        raise ValueError("at least one secret is required")
     return keys
 
 

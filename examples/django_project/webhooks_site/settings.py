@@ -2,7 +2,8 @@
 
 Configuration comes from the environment (see ``examples/common.py``): the providers' secrets,
 ``WEBHOOK_KIT_STORE`` for the idempotency store (``django`` selects `DjangoStore` in this
-project's own database, after ``python manage.py migrate``), and ``DJANGO_SECRET_KEY``.
+project's own database, after ``python manage.py migrate``), ``WEBHOOK_KIT_STORE_PREFIX`` for its
+keys, and ``DJANGO_SECRET_KEY``.
 """
 
 from __future__ import annotations

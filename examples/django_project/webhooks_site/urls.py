@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 
-from common import make_receivers
+from common import make_receivers, store_prefix
 
 from webhook_kit.django import webhook_urls
 from webhook_kit.django.store import DjangoStore
 
 # WEBHOOK_KIT_STORE=django keeps the idempotency records in this project's database (run
-# `python manage.py migrate` first); anything else is for examples/common.py to interpret.
-store = DjangoStore() if os.environ.get("WEBHOOK_KIT_STORE") == "django" else None
+# `python manage.py migrate` first), under WEBHOOK_KIT_STORE_PREFIX like every other store;
+# anything else is for examples/common.py to interpret.
+store = (
+    DjangoStore(prefix=store_prefix()) if os.environ.get("WEBHOOK_KIT_STORE") == "django" else None
+)
 
 urlpatterns = webhook_urls(make_receivers(store), prefix="webhooks/")

@@ -26,12 +26,13 @@ the idempotency store in your own database; the views need no app.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 try:
     from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped]
-    from django.urls import URLPattern, path  # type: ignore[import-untyped]
+    from django.urls import URLPattern, re_path  # type: ignore[import-untyped]
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "webhook_kit.django needs Django, which is not installed: pip install 'webhook-kit[django]'"
@@ -112,17 +113,25 @@ def webhook_urls(
     *,
     asynchronous: bool = False,
 ) -> list[URLPattern]:
-    """Return one ``path()`` per receiver, at ``<prefix><segment>``, named ``webhooks-<segment>``.
+    """Return one route per receiver, at ``<prefix><segment>``, named ``webhooks-<segment>``.
 
     `receivers` is one receiver, several (each at its provider's name: ``webhooks/struktr``), or
     a mapping from URL segment to receiver; ``reverse("webhooks-struktr")`` finds a route. With
     ``asynchronous=True`` the routes use `async_webhook_view`, otherwise `webhook_view`.
+
+    Each route matches with or without a trailing slash (``webhooks/struktr/`` too): a URL
+    configured either way at the provider reaches the view, and ``APPEND_SLASH`` never redirects
+    a delivery (a redirected POST loses its body). `prefix` and the segments are literal text.
     """
     make: Callable[[Receiver], Callable[[HttpRequest], Any]] = (
         async_webhook_view if asynchronous else webhook_view
     )
     return [
-        path(f"{prefix}{segment}", make(receiver), name=f"webhooks-{segment}")
+        re_path(
+            rf"^{re.escape(prefix)}{re.escape(segment)}/?\Z",
+            make(receiver),
+            name=f"webhooks-{segment}",
+        )
         for segment, receiver in by_segment(receivers).items()
     ]
 
