@@ -34,6 +34,7 @@ from tests.django_settings import (
     remove_database,
     setup,
     split_headers,
+    store_database,
 )
 from tests.receiving import SECRETS
 from webhook_kit import Receiver, SQLiteStore, testing
@@ -392,3 +393,30 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
         check=False,
         cwd=ROOT,
     )
+
+
+@pytest.mark.parametrize("vendor", ["sqlite", "postgresql"])
+def test_missing_migration_is_503_naming_the_command(
+    vendor: str, request: pytest.FixtureRequest, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A `DjangoStore` whose table was never migrated answers 503, logging what to run."""
+    name = "wk_unmigrated_" + uuid.uuid4().hex[:10]
+    location = str(tmp_path / "db.sqlite3")
+    if vendor == "postgresql":
+        location = request.getfixturevalue("postgres_dsn")
+    add_database(name, store_database(location, name))
+    try:
+        if vendor == "postgresql":
+            with connections[name].cursor() as cursor:
+                cursor.execute(f'CREATE SCHEMA "{name}"')
+        receiver = Receiver("struktr", secret=SECRETS["struktr"], store=DjangoStore(using=name))
+        body, headers = testing.signed_delivery("struktr", SECRETS["struktr"], "batch.progress")
+        with caplog.at_level("ERROR", logger="webhook_kit"):
+            outcome = receiver.handle(body, headers)
+        assert (outcome.status, outcome.body) == (503, {"error": "store_unavailable"})
+        assert "manage.py migrate webhook_kit" in caplog.text
+    finally:
+        if vendor == "postgresql":
+            with connections[name].cursor() as cursor:
+                cursor.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        remove_database(name)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.receiving import CLIENTS, SECRETS, Post
 from webhook_kit import UnknownEvent, providers, testing
-from webhook_kit.idempotency import SQLiteStore, store_key
+from webhook_kit.idempotency import MemoryStore, SQLiteStore, store_key
 from webhook_kit.idempotency.redis import RedisStore
 from webhook_kit.receiver import Receiver
 
@@ -103,6 +103,7 @@ def test_duplicate_while_in_progress(client_factory: Any, store: Any) -> None:
         "in_progress",
         "7",
     )
+    assert "retry" in reply.body["message"]
     assert recorder.attempts == 0
 
 
@@ -211,6 +212,10 @@ def test_method_other_than_post_is_405(client_factory: Any, store: Any) -> None:
     _, recorder, post = make(client_factory, "struktr", store)
     reply = post(b"", {}, "GET")
     assert (reply.status, reply.headers.get("allow")) == (405, "POST")
+    assert reply.body == {
+        "error": "method_not_allowed",
+        "message": "webhooks are delivered with POST, not GET",
+    }
     assert recorder.attempts == 0
 
 
@@ -302,3 +307,89 @@ def test_one_log_line_per_delivery_without_secrets(
         assert part in line
     assert SECRETS["struktr"] not in line
     assert headers["X-Struktr-Signature"][7:] not in line
+
+
+def test_a_store_assigned_later_applies_on_every_path(client_factory: Any) -> None:
+    """`receiver.store = ...` after construction deduplicates on the sync and async paths."""
+    receiver, recorder, post = make(client_factory, "pulse", None)
+    receiver.store = MemoryStore()
+    delivery = testing.signed_delivery("pulse", SECRETS["pulse"], "job.completed")
+    assert post(*delivery).body == {"status": "processed"}
+    assert post(*delivery).body == {"status": "duplicate"}
+    assert len(recorder.events) == 1
+
+
+def _record(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
+    [record] = [r for r in caplog.records if r.name == "webhook_kit"]
+    return record
+
+
+def test_a_refused_signature_is_a_warning_naming_the_delivery(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 401 is logged at WARNING with the (unverified) delivery key and the cause."""
+    _, _, post = make(CLIENTS["core-sync"], "struktr", store)
+    body, headers = testing.signed_delivery("struktr", "wrong-secret", "batch.progress")
+    with caplog.at_level(logging.INFO, logger="webhook_kit"):
+        post(body, headers)
+    record = _record(caplog)
+    line = record.getMessage()
+    assert record.levelno == logging.WARNING
+    assert f"key=struktr:{headers['X-Struktr-Delivery']}" in line
+    assert "cause='X-Struktr-Signature does not match the body" in line
+    assert headers["X-Struktr-Signature"][7:] not in line
+
+
+def test_an_unreachable_store_is_an_error_naming_the_cause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 503 is logged at ERROR with why the store did not answer, without its password."""
+    store = RedisStore(f"redis://user:hunter2@127.0.0.1:{_closed_port()}/0", timeout=0.5)
+    _, _, post = make(CLIENTS["core-sync"], "docextract", store)
+    delivery = testing.signed_delivery("docextract", SECRETS["docextract"], "job.completed")
+    with caplog.at_level(logging.INFO, logger="webhook_kit"):
+        post(*delivery)
+    record = _record(caplog)
+    assert record.levelno == logging.ERROR
+    assert "status=503 " in record.getMessage()
+    assert "cause='Redis did not answer" in record.getMessage()
+    assert "hunter2" not in caplog.text
+
+
+def test_a_failing_handler_is_logged_with_its_delivery(
+    client_factory: Any, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler's exception is logged with its traceback, provider, event type and key."""
+    _, recorder, post = make(client_factory, "pulse", store)
+    recorder.failures_left = 1
+    delivery = testing.signed_delivery("pulse", SECRETS["pulse"], "job.failed", delivery_id="m9")
+    with caplog.at_level(logging.INFO, logger="webhook_kit"):
+        post(*delivery)
+    [failure] = [r for r in caplog.records if r.exc_info is not None]
+    message = failure.getMessage()
+    for part in ("Recorder", "provider=pulse", "event=job.failed", "key=pulse:m9"):
+        assert part in message
+
+
+class _SingleKeyStore:
+    """A store written before multi-key claims: `claim` takes no `also`."""
+
+    def claim(self, key: str, *, lease: float = 60.0) -> Any:
+        raise NotImplementedError
+
+    def complete(self, claim: Any, *, retain: float = 60.0) -> None:
+        raise NotImplementedError
+
+    def release(self, claim: Any) -> None:
+        raise NotImplementedError
+
+    def purge(self) -> int:
+        raise NotImplementedError
+
+
+def test_a_store_without_multi_key_claims_is_refused_where_needed() -> None:
+    """A store whose claim takes no `also=` is refused for struktr, accepted where one key does."""
+    with pytest.raises(TypeError, match="also="):
+        Receiver("struktr", secret="s", store=_SingleKeyStore())  # type: ignore[arg-type]
+    for name in ("pulse", "imggo"):
+        Receiver(name, secret=SECRETS[name], store=_SingleKeyStore())  # type: ignore[arg-type]

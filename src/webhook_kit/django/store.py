@@ -40,6 +40,7 @@ from django.db import (  # type: ignore[import-untyped]
     IntegrityError,
     InterfaceError,
     OperationalError,
+    ProgrammingError,
     connections,
     transaction,
 )
@@ -70,6 +71,8 @@ _T = TypeVar("_T")
 #: How many times a multi-key transaction the database aborted as a deadlock is tried.
 _DEADLOCK_ATTEMPTS = 3
 _PARAM = re.compile(r":([a-z_]+)")
+#: How PostgreSQL, SQLite and MySQL/MariaDB say a table is missing.
+_MISSING_TABLE = re.compile(r"does not exist|no such table|doesn't exist", re.IGNORECASE)
 
 
 class DjangoStore:
@@ -277,17 +280,28 @@ def _delete(rows: Any, using: str) -> int:
 
 @contextmanager
 def _unavailable(using: str) -> Iterator[None]:
-    """Turn "cannot answer now" database errors into `StoreUnavailableError`."""
+    """Turn "cannot answer now" database errors into `StoreUnavailableError`.
+
+    A missing table (the app's migration not run) is one too: the provider's retries bring the
+    deliveries again once it is, and the message says what to run.
+    """
     try:
         yield
-    except (OperationalError, InterfaceError) as exc:
+    except (OperationalError, InterfaceError, ProgrammingError) as exc:
+        detail = " ".join(str(exc).split())  # driver messages span several lines
+        missing = _MISSING_TABLE.search(detail) is not None
+        if isinstance(exc, ProgrammingError) and not missing:
+            raise
         connection = connections[using]
         connection.close_if_unusable_or_obsolete()  # so the next operation reconnects
-        detail = " ".join(str(exc).split())  # driver messages span several lines
+        hint = (
+            "run 'manage.py migrate webhook_kit' to create the table"
+            if missing
+            else "check that it is up and reachable from this host"
+        )
         raise StoreUnavailableError(
             f"the {connection.vendor} database {using!r} did not answer "
-            f"({exc.__class__.__name__}: {detail}): check that it is up and reachable from "
-            "this host"
+            f"({exc.__class__.__name__}: {detail}): {hint}"
         ) from exc
 
 
