@@ -54,8 +54,9 @@ def signed_delivery(
 
     `payload` is an event type with a sample (``"document.completed"``), a JSON-able mapping, or
     raw bytes sent as they are. `delivery_id` fixes the delivery id where the provider sends one
-    (struktr, Pulse), so that two calls make a retry of one delivery; by default each call is a
-    new delivery.
+    (struktr, Pulse), so that two calls make a retry of one delivery; by default each call has a
+    new id. A receiver also knows a struktr delivery by its body (its id is not signed), so two
+    calls with the same payload are one delivery there, whatever their ids.
     """
     preset = get(provider) if isinstance(provider, str) else provider
     if isinstance(payload, str):
