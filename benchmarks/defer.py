@@ -153,9 +153,16 @@ def _wait_until_up(port: int) -> None:
 
 
 def signed(count: int) -> list[Delivery]:
-    """`count` distinct signed struktr deliveries."""
+    """`count` distinct signed struktr deliveries (distinct bodies: a receiver knows a struktr
+    delivery by its body too, so one sample sent twice is a duplicate)."""
     secret = os.environ.get("STRUKTR_WEBHOOK_SECRET") or DEV_SECRETS["struktr"]
-    return [testing.signed_delivery("struktr", secret, "batch.progress") for _ in range(count)]
+    run = uuid.uuid4().hex[:8]
+    deliveries = []
+    for index in range(count):
+        payload = testing.sample("struktr", "batch.progress")
+        payload["data"]["batch_id"] = f"batch_{run}_{index}"
+        deliveries.append(testing.signed_delivery("struktr", secret, payload))
+    return deliveries
 
 
 def load(port: int, concurrency: int, requests: int, seconds: float) -> list[float]:
