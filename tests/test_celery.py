@@ -181,13 +181,16 @@ class Deployment:
         connection.close()
         return int(rows[0])
 
+    def logs(self) -> str:
+        """What the workers wrote so far."""
+        return "\n".join(p.read_text() for p in sorted(self.tmp.glob("worker-*.log")))
+
     def wait_for(self, condition: Callable[[], bool], timeout: float = 30) -> None:
         """Poll `condition` until it holds; fail with the workers' logs after `timeout` s."""
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
-                logs = "\n".join(p.read_text() for p in sorted(self.tmp.glob("worker-*.log")))
-                pytest.fail(f"timed out after {timeout} s; worker logs:\n{logs[-6000:]}")
+                pytest.fail(f"timed out after {timeout} s; worker logs:\n{self.logs()[-6000:]}")
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -273,12 +276,13 @@ def test_broker_down_is_503_and_the_retry_is_processed(tmp_path: Path) -> None:
 def test_failing_handler_is_dead_lettered_then_replayed_once(
     redis_deployment: Deployment,
 ) -> None:
-    """A handler that always fails is dead-lettered after the attempts; a replay runs it once."""
+    """A handler that always fails is dead-lettered, its task failed; a replay runs it once."""
     deployment = redis_deployment
     client = deployment.web()
     assert delivery(client, "struktr", delivery_id="dlv-dead")().status_code == 202
     deployment.start_worker(WEBHOOK_KIT_TEST_BROKEN="1")
-    deployment.wait_for(lambda: bool(deployment.dead_letters.all()))
+    failed = "raised unexpected: DeadLetteredError('webhook delivery struktr:dlv-dead "
+    deployment.wait_for(lambda: failed in deployment.logs())
     [letter] = deployment.dead_letters.all()
     assert (letter.id, letter.reason, letter.attempts) == ("struktr:dlv-dead", "handler_failed", 3)
     assert letter.error == "RuntimeError: the handler is broken"

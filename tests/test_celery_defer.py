@@ -8,6 +8,7 @@ everything, like a broker that is down). The Celery implementation runs on real 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.brokers import SilentServer, answered_within
 from tests.receiving import CLIENTS, SECRETS, reply_of
 from webhook_kit import SQLiteStore, providers, testing
 from webhook_kit._headers import get_header
-from webhook_kit.celery import CeleryDefer
+from webhook_kit.celery import CeleryDefer, DeadLetteredError
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.defer import Defer, QueuedDelivery, keep_headers
 from webhook_kit.errors import QueueUnavailableError
@@ -218,6 +219,40 @@ def test_silent_broker_is_503_within_the_publish_bound(
     )
     assert seconds < (1 + 2) * 1  # (publish_retries + 1) * publish_timeout
     assert calls == []
+
+
+@pytest.mark.parametrize("reason", ["signature_mismatch", "handler_failed"])
+def test_dead_lettered_task_fails_in_celery_and_says_so_at_error(
+    reason: str, tmp_path: Path, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A task whose delivery ends in the dead letters fails, logged at ERROR without secrets."""
+    app = celery.Celery("t", broker="memory://", set_as_current=False)
+    dead_letters = SQLiteDeadLetters(tmp_path / "dead.sqlite3")
+    defer = CeleryDefer(app, dead_letters=dead_letters, max_attempts=2)
+    receiver = Receiver("struktr", secret=SECRETS["struktr"], store=store, defer=defer)
+
+    @receiver.on("batch.progress")
+    def broken(event: Any) -> None:
+        raise RuntimeError("the handler is broken")
+
+    secret = "another-secret" if reason == "signature_mismatch" else SECRETS["struktr"]
+    body, headers = testing.signed_delivery(
+        "struktr", secret, "batch.progress", delivery_id="dlv-dead"
+    )
+    queued = QueuedDelivery("struktr", body, {k.lower(): v for k, v in headers.items()}, 0.0)
+    with caplog.at_level(logging.ERROR, logger="webhook_kit"):
+        result = defer.task.apply(args=(queued.to_message(), 1))  # the last of 2 attempts
+    assert (result.state, type(result.result)) == ("FAILURE", DeadLetteredError)
+    [letter] = dead_letters.all()
+    assert (letter.id, letter.reason, letter.attempts) == ("struktr:dlv-dead", reason, 2)
+    [logged] = [r for r in caplog.records if "outcome=dead_letter" in r.getMessage()]
+    event_type = "batch.progress" if reason == "handler_failed" else "None"  # verified ones only
+    for text in (logged.getMessage(), str(result.result)):
+        assert "struktr:dlv-dead" in text
+        assert f"event {event_type}" in text or f"event={event_type}" in text
+        assert headers["X-Struktr-Signature"] not in text
+        assert body.decode() not in text
+    assert logged.levelno == logging.ERROR
 
 
 def _published(app: celery.Celery, publish: Any) -> dict[str, Any]:

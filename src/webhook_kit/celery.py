@@ -22,7 +22,8 @@ The task is registered on your app as ``webhook_kit.process`` with ``acks_late``
 broker delivers it again, and the idempotency store makes sure the handlers complete once. A
 handler that raises is retried with exponential backoff, up to `max_attempts` attempts; then the
 delivery goes to the dead letters (`webhook_kit.deadletters`), from where `replay` runs it again.
-A delivery that can never succeed (its signature or payload is refused) goes there at once.
+A delivery that can never succeed (its signature or payload is refused) goes there at once. Either
+way the task then fails with `DeadLetteredError`, so that Celery reports it as failed.
 
 Messages are JSON (provider name, base64 raw body, verification headers, receipt time): no
 pickle, and the worker parses the body with its own models.
@@ -37,7 +38,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 try:
     import celery  # type: ignore[import-untyped]  # no stubs: `celery.Celery` is Any here
@@ -53,7 +54,7 @@ from .errors import QueueUnavailableError
 from .idempotency import store_key
 from .receiver import Receiver
 
-__all__ = ["DEFAULT_TASK_NAME", "CeleryDefer"]
+__all__ = ["DEFAULT_TASK_NAME", "CeleryDefer", "DeadLetteredError"]
 
 logger = logging.getLogger("webhook_kit")
 
@@ -61,6 +62,18 @@ DEFAULT_TASK_NAME = "webhook_kit.process"
 """The name the processing task is registered under on the Celery app."""
 
 _AMQP_SCHEMES = {"amqp", "amqps", "pyamqp"}
+
+
+class DeadLetteredError(Exception):
+    """The task's delivery went to the dead letters: Celery records the task as failed.
+
+    Raised by the task after the dead letter is recorded, so that Celery logs the failure at
+    ERROR, sends ``task-failed`` and the `task_failure` signal. Nothing runs it again: the task
+    has no ``autoretry_for``, and a late-acknowledged task that fails is acknowledged (unless
+    ``task_acks_on_failure_or_timeout`` is off: then it is rejected without requeueing). Only
+    `replay` runs the delivery again. The message names the delivery's idempotency key,
+    provider, event type, reason and last error; never its body or headers.
+    """
 
 
 @dataclass(frozen=True)
@@ -299,25 +312,35 @@ class CeleryDefer:
                 delivery.body, delivery.headers, received_at=delivery.received_at
             )
         except Exception as exc:  # a handler failed: retry, until the last attempt
-            return self._failed(task, delivery, failures + 1, "handler_failed", describe(exc))
+            attempts = failures + 1
+            event_type = self._event_type(delivery) if attempts >= self.max_attempts else None
+            self._failed(
+                task, delivery, attempts, "handler_failed", describe(exc), event_type=event_type
+            )
         reason = str(outcome.body.get("status") or outcome.body.get("error"))
         if outcome.status == 200:
             return reason
         if outcome.status == 409:  # another worker holds it (or took it over): look again later
             raise task.retry(args=(message, failures), countdown=receiver.retry_after)
         error = str(outcome.body.get("message", reason))
+        event_type = getattr(outcome.event, "event_type", None)  # None unless verified and parsed
         if outcome.status >= 500:  # the idempotency store is down: retry, like a failure
-            return self._failed(task, delivery, failures + 1, reason, error)
+            self._failed(task, delivery, failures + 1, reason, error, event_type=event_type)
         # Refused signature or payload: retrying cannot help; keep it for a replay after a fix.
-        self._bury(task, delivery, reason, error, failures + 1)
-        return reason
+        raise self._bury(task, delivery, reason, error, failures + 1, event_type=event_type)
 
     def _failed(
-        self, task: Any, delivery: QueuedDelivery, attempts: int, reason: str, error: str
-    ) -> str:
+        self,
+        task: Any,
+        delivery: QueuedDelivery,
+        attempts: int,
+        reason: str,
+        error: str,
+        *,
+        event_type: str | None,
+    ) -> NoReturn:
         if attempts >= self.max_attempts:
-            self._bury(task, delivery, reason, error, attempts)
-            return reason
+            raise self._bury(task, delivery, reason, error, attempts, event_type=event_type)
         delay = self.retry_delay(attempts)
         logger.warning(
             "webhook provider=%s attempt %d of %d failed (%s), retrying in %.1f s",
@@ -330,8 +353,16 @@ class CeleryDefer:
         raise task.retry(args=(delivery.to_message(), attempts), countdown=delay)
 
     def _bury(
-        self, task: Any, delivery: QueuedDelivery, reason: str, error: str, attempts: int
-    ) -> None:
+        self,
+        task: Any,
+        delivery: QueuedDelivery,
+        reason: str,
+        error: str,
+        attempts: int,
+        *,
+        event_type: str | None,
+    ) -> DeadLetteredError:
+        """Record a dead letter, and return the error that fails the task."""
         letter = DeadLetter(
             id=self._letter_id(delivery),
             provider=delivery.provider,
@@ -350,12 +381,29 @@ class CeleryDefer:
                 args=(delivery.to_message(), attempts - 1), countdown=self.max_retry
             ) from exc
         logger.error(
-            "webhook provider=%s dead letter %s after %d attempt(s): %s",
+            "webhook provider=%s event=%s key=%s outcome=dead_letter reason=%s attempts=%d: %s",
             delivery.provider,
+            event_type,
             letter.id,
+            reason,
             attempts,
             error,
         )
+        return DeadLetteredError(
+            f"webhook delivery {letter.id} (provider {delivery.provider}, event {event_type}) "
+            f"is in the dead letters after {attempts} attempt(s), {reason}: {error}; "
+            "replay it once the cause is fixed"
+        )
+
+    def _event_type(self, delivery: QueuedDelivery) -> str | None:
+        """The event type of a delivery its receiver verified, for the log; None if unknown."""
+        receiver = self._receivers.get(delivery.provider)
+        if receiver is None:
+            return None
+        try:
+            return str(receiver.provider.parse(delivery.body).event_type)
+        except Exception:  # a log line must not fail the task
+            return None
 
     def _letter_id(self, delivery: QueuedDelivery) -> str:
         receiver = self._receivers.get(delivery.provider)
