@@ -33,6 +33,7 @@ from examples.common import DEV_SECRETS, make_store, record
 from examples.deferred_app import make_app, make_celery, make_receivers
 from kombu import Exchange, Queue
 
+from tests.brokers import SilentServer, answered_within
 from webhook_kit import SQLiteStore, providers, testing
 from webhook_kit.celery import CeleryDefer
 from webhook_kit.deadletters import SQLiteDeadLetters, replay
@@ -180,13 +181,16 @@ class Deployment:
         connection.close()
         return int(rows[0])
 
+    def logs(self) -> str:
+        """What the workers wrote so far."""
+        return "\n".join(p.read_text() for p in sorted(self.tmp.glob("worker-*.log")))
+
     def wait_for(self, condition: Callable[[], bool], timeout: float = 30) -> None:
         """Poll `condition` until it holds; fail with the workers' logs after `timeout` s."""
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
-                logs = "\n".join(p.read_text() for p in sorted(self.tmp.glob("worker-*.log")))
-                pytest.fail(f"timed out after {timeout} s; worker logs:\n{logs[-6000:]}")
+                pytest.fail(f"timed out after {timeout} s; worker logs:\n{self.logs()[-6000:]}")
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -275,12 +279,13 @@ def test_broker_down_is_503_and_the_retry_is_processed(tmp_path: Path) -> None:
 def test_failing_handler_is_dead_lettered_then_replayed_once(
     redis_deployment: Deployment,
 ) -> None:
-    """A handler that always fails is dead-lettered after the attempts; a replay runs it once."""
+    """A handler that always fails is dead-lettered, its task failed; a replay runs it once."""
     deployment = redis_deployment
     client = deployment.web()
     assert delivery(client, "struktr", delivery_id="dlv-dead")().status_code == 202
     deployment.start_worker(WEBHOOK_KIT_TEST_BROKEN="1")
-    deployment.wait_for(lambda: bool(deployment.dead_letters.all()))
+    failed = "raised unexpected: DeadLetteredError('webhook delivery struktr:dlv-dead "
+    deployment.wait_for(lambda: failed in deployment.logs())
     [letter] = deployment.dead_letters.all()
     assert (letter.id, letter.reason, letter.attempts) == ("struktr:dlv-dead", "handler_failed", 3)
     assert letter.error == "RuntimeError: the handler is broken"
@@ -314,6 +319,41 @@ def test_worker_killed_mid_task_is_redelivered_and_processed_once(
     deployment.wait_for(lambda: deployment.count() == 1, timeout=40)
     time.sleep(1.5)  # a second run, if any, would show up now
     assert (deployment.count(), deployment.count("calls")) == (1, 2)
+
+
+def test_broker_silent_on_an_open_connection_is_503_within_the_bound(
+    broker_url: str, tmp_path: Path
+) -> None:
+    """A broker that stops answering on the pooled connection: 503 within the bound, then 202."""
+    with SilentServer(broker_url) as server:
+        deployment = Deployment(server.via(broker_url), tmp_path)
+        app = isolated_celery(deployment.broker_url, deployment.queue)
+        app.conf.broker_transport_options = {  # without the example's socket timeouts
+            k: v
+            for k, v in app.conf.broker_transport_options.items()
+            if not k.startswith("socket_")
+        }
+        app.conf.broker_connection_timeout = 60
+        defer = CeleryDefer(
+            app, dead_letters=deployment.dead_letters, publish_timeout=1, publish_retries=2
+        )
+        client = make_app(make_receivers(defer, deployment.store(), retry_after=5)).test_client()
+        try:
+            assert delivery(client, "pulse", delivery_id="before")().status_code == 202
+            server.silence()
+            reply, seconds = answered_within(15, delivery(client, "pulse", delivery_id="during"))
+            assert (reply.status_code, reply.get_json()) == (503, {"error": "queue_unavailable"})
+            assert reply.headers["Retry-After"] == "5"
+            assert seconds < (1 + 2) * 1  # (publish_retries + 1) * publish_timeout
+            server.speak()
+            assert delivery(client, "pulse", delivery_id="after")().status_code == 202
+        finally:
+            if broker_url.startswith("redis"):  # RabbitMQ drops the queue once unused
+                shared = redis.Redis.from_url(broker_url)
+                keys = list(shared.scan_iter(f"{deployment.queue}:*"))
+                if keys:
+                    shared.delete(*keys)
+                shared.close()
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ everything, like a broker that is down). The Celery implementation runs on real 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +17,13 @@ from typing import Any
 import celery
 import pytest
 
-from tests.receiving import CLIENTS, SECRETS
+from tests.brokers import SilentServer, answered_within
+from tests.receiving import CLIENTS, SECRETS, reply_of
 from webhook_kit import SQLiteStore, providers, testing
 from webhook_kit._headers import get_header
-from webhook_kit.celery import CeleryDefer
+from webhook_kit.celery import CeleryDefer, DeadLetteredError
 from webhook_kit.deadletters import SQLiteDeadLetters
-from webhook_kit.defer import QueuedDelivery, keep_headers
+from webhook_kit.defer import Defer, QueuedDelivery, keep_headers
 from webhook_kit.errors import QueueUnavailableError
 from webhook_kit.receiver import Receiver
 
@@ -51,7 +53,7 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
     store.close()
 
 
-def receiver_with(name: str, store: Any, defer: ListDefer | None, calls: list[Any]) -> Receiver:
+def receiver_with(name: str, store: Any, defer: Defer | None, calls: list[Any]) -> Receiver:
     """A receiver for `name` whose every handler appends the event to `calls`."""
     receiver = Receiver(name, secret=SECRETS[name], store=store, defer=defer, retry_after=9)
     for event_type in receiver.provider.event_types:
@@ -186,6 +188,73 @@ def test_unreachable_broker_raises_queue_unavailable_quickly(tmp_path: Path) -> 
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:{port}/0", "amqp://guest:guest@127.0.0.1:{port}//"],
+    ids=["redis", "amqp"],
+)
+def test_silent_broker_is_503_within_the_publish_bound(
+    url: str, tmp_path: Path, store: Any
+) -> None:
+    """A broker that accepts connections but never answers is 503 within the publish bound."""
+    with SilentServer() as server:
+        app = celery.Celery("t", broker=url.format(port=server.port), set_as_current=False)
+        app.conf.broker_transport_options = {"confirm_publish": True}  # no socket timeouts
+        app.conf.broker_connection_timeout = 60
+        defer = CeleryDefer(
+            app,
+            dead_letters=SQLiteDeadLetters(tmp_path / "dead.sqlite3"),
+            publish_timeout=1,
+            publish_retries=2,
+        )
+        calls: list[Any] = []
+        receiver = receiver_with("struktr", store, defer, calls)
+        delivery = testing.signed_delivery("struktr", SECRETS["struktr"], "batch.progress")
+        outcome, seconds = answered_within(15, lambda: receiver.handle(*delivery))
+    reply = reply_of(outcome)
+    assert (reply.status, reply.body, reply.headers["retry-after"]) == (
+        503,
+        {"error": "queue_unavailable"},
+        "9",
+    )
+    assert seconds < (1 + 2) * 1  # (publish_retries + 1) * publish_timeout
+    assert calls == []
+
+
+@pytest.mark.parametrize("reason", ["signature_mismatch", "handler_failed"])
+def test_dead_lettered_task_fails_in_celery_and_says_so_at_error(
+    reason: str, tmp_path: Path, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A task whose delivery ends in the dead letters fails, logged at ERROR without secrets."""
+    app = celery.Celery("t", broker="memory://", set_as_current=False)
+    dead_letters = SQLiteDeadLetters(tmp_path / "dead.sqlite3")
+    defer = CeleryDefer(app, dead_letters=dead_letters, max_attempts=2)
+    receiver = Receiver("struktr", secret=SECRETS["struktr"], store=store, defer=defer)
+
+    @receiver.on("batch.progress")
+    def broken(event: Any) -> None:
+        raise RuntimeError("the handler is broken")
+
+    secret = "another-secret" if reason == "signature_mismatch" else SECRETS["struktr"]
+    body, headers = testing.signed_delivery(
+        "struktr", secret, "batch.progress", delivery_id="dlv-dead"
+    )
+    queued = QueuedDelivery("struktr", body, {k.lower(): v for k, v in headers.items()}, 0.0)
+    with caplog.at_level(logging.ERROR, logger="webhook_kit"):
+        result = defer.task.apply(args=(queued.to_message(), 1))  # the last of 2 attempts
+    assert (result.state, type(result.result)) == ("FAILURE", DeadLetteredError)
+    [letter] = dead_letters.all()
+    assert (letter.id, letter.reason, letter.attempts) == ("struktr:dlv-dead", reason, 2)
+    [logged] = [r for r in caplog.records if "outcome=dead_letter" in r.getMessage()]
+    event_type = "batch.progress" if reason == "handler_failed" else "None"  # verified ones only
+    for text in (logged.getMessage(), str(result.result)):
+        assert "struktr:dlv-dead" in text
+        assert f"event {event_type}" in text or f"event={event_type}" in text
+        assert headers["X-Struktr-Signature"] not in text
+        assert body.decode() not in text
+    assert logged.levelno == logging.ERROR
+
+
 def _published(app: celery.Celery, publish: Any) -> dict[str, Any]:
     """What Celery hands to kombu when `publish()` runs: `before_task_publish`'s arguments."""
     seen: list[dict[str, Any]] = []
@@ -211,6 +280,7 @@ def test_submit_publishes_what_apply_async_would(tmp_path: Path, queue: str | No
     options = defer._options()
     ours = _published(app, lambda: defer.submit(delivery))
     theirs = _published(app, lambda: defer.task.apply_async((delivery.to_message(),), **options))
+    assert callable(ours["retry_policy"].pop("errback"))  # the publish's deadline
     assert ours["headers"]["argsrepr"] == f"({delivery!r},)"
     assert "d1" not in ours["headers"]["argsrepr"]  # no body or header in monitoring tools
     for sent in (ours, theirs):

@@ -13,15 +13,17 @@
     receiver = Receiver("struktr", secret=secret, store=store, defer=defer)
 
 The web process answers 202 once the broker has accepted the message, 503 (Retry-After) if it
-has not. Workers (``celery -A yourmodule worker``) import the same module, so the same receivers
-attach to the same `CeleryDefer`, and its task finds each delivery's receiver by provider name.
+has not, or has not answered in time (`publish_timeout`, `publish_retries`). Workers (``celery
+-A yourmodule worker``) import the same module, so the same receivers attach to the same
+`CeleryDefer`, and its task finds each delivery's receiver by provider name.
 
 The task is registered on your app as ``webhook_kit.process`` with ``acks_late`` and
 ``reject_on_worker_lost``: a worker that dies mid-task leaves the message unacknowledged, the
 broker delivers it again, and the idempotency store makes sure the handlers complete once. A
 handler that raises is retried with exponential backoff, up to `max_attempts` attempts; then the
 delivery goes to the dead letters (`webhook_kit.deadletters`), from where `replay` runs it again.
-A delivery that can never succeed (its signature or payload is refused) goes there at once.
+A delivery that can never succeed (its signature or payload is refused) goes there at once. Either
+way the task then fails with `DeadLetteredError`, so that Celery reports it as failed.
 
 Messages are JSON (provider name, base64 raw body, verification headers, receipt time): no
 pickle, and the worker parses the body with its own models.
@@ -31,13 +33,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 try:
     import celery  # type: ignore[import-untyped]  # no stubs: `celery.Celery` is Any here
+    from kombu.pools import ProducerPool
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "webhook_kit.celery needs Celery, which is not installed: pip install 'webhook-kit[celery]'"
@@ -49,7 +54,7 @@ from .errors import QueueUnavailableError
 from .idempotency import store_key
 from .receiver import Receiver
 
-__all__ = ["DEFAULT_TASK_NAME", "CeleryDefer"]
+__all__ = ["DEFAULT_TASK_NAME", "CeleryDefer", "DeadLetteredError"]
 
 logger = logging.getLogger("webhook_kit")
 
@@ -59,16 +64,31 @@ DEFAULT_TASK_NAME = "webhook_kit.process"
 _AMQP_SCHEMES = {"amqp", "amqps", "pyamqp"}
 
 
+class DeadLetteredError(Exception):
+    """The task's delivery went to the dead letters: Celery records the task as failed.
+
+    Raised by the task after the dead letter is recorded, so that Celery logs the failure at
+    ERROR, sends ``task-failed`` and the `task_failure` signal. Nothing runs it again: the task
+    has no ``autoretry_for``, and a late-acknowledged task that fails is acknowledged (unless
+    ``task_acks_on_failure_or_timeout`` is off: then it is rejected without requeueing). Only
+    `replay` runs the delivery again. The message names the delivery's idempotency key,
+    provider, event type, reason and last error; never its body or headers.
+    """
+
+
 @dataclass(frozen=True)
 class _Publishing:
-    """How `CeleryDefer` publishes, resolved once from the app's configuration."""
+    """How `CeleryDefer` publishes, resolved once (per process) from the app's configuration."""
 
     name: str
-    options: Mapping[str, Any]  # for `send_task_message`: route, retries, timeouts, serializer
+    options: Mapping[str, Any]  # for `send_task_message`: route, timeouts, serializer
+    retry_policy: Mapping[str, Any]  # for `send_task_message`, with a deadline added per publish
     create: Callable[..., Any]  # `app.amqp.create_task_message`
     send: Callable[..., Any]  # `app.amqp.send_task_message`
     sent_event: bool  # `task_send_sent_event`
-    acquire_timeout: float | None  # `broker_pool_acquire_timeout`
+    producers: Any  # a `kombu.pools.ProducerPool` on `_bounded_connection`
+    acquire_timeout: float  # `broker_pool_acquire_timeout`, at most `publish_timeout`
+    pid: int  # the process that opened `producers`: a forked child opens its own
 
 
 class CeleryDefer:
@@ -79,9 +99,14 @@ class CeleryDefer:
     - `max_attempts`, `first_retry`, `max_retry`: a failing delivery is attempted up to
       `max_attempts` times, waiting `first_retry` seconds after the first failure, doubling each
       time, at most `max_retry`. Waiting for another worker's lease (409) is not an attempt.
-    - `publish_timeout`, `publish_retries`: how long publishing may take, and how many times it
-      is retried, before the request is answered 503. Keep their product well under the
-      providers' request timeouts (10 to 30 s).
+    - `publish_timeout`, `publish_retries`: how long one attempt to publish may wait on the
+      broker, and how many times a failed attempt is retried, before the request is answered
+      503. On Redis and RabbitMQ every wait of an attempt (connecting, reading, writing, the
+      publisher confirm, a free pooled connection) lasts at most `publish_timeout`, whatever the
+      app's transport options, and no retry starts that could end after
+      ``(publish_retries + 1) * publish_timeout`` seconds: a broker that accepts connections but
+      never answers is answered 503 within that time. Keep it well under the providers' request
+      timeouts (10 to 30 s).
 
     On RabbitMQ the app must enable publisher confirms (``broker_transport_options =
     {"confirm_publish": True}``), so that "accepted" means the broker has the message; without
@@ -172,11 +197,15 @@ class CeleryDefer:
         arguments' repr is the delivery's, without body and headers (which also keeps signatures
         out of monitoring tools). Celery still builds the message (`create_task_message`) and
         publishes it (`send_task_message`: declaring the queue, retries, publisher confirms, the
-        publish signals) on a producer from the app's pool, so the worker receives what
-        `apply_async` would have sent.
+        publish signals), so the worker receives what `apply_async` would have sent.
+
+        The producer comes from a pool of our own, on a connection whose every wait on the broker
+        is bounded by `publish_timeout` (`_bounded_connection`), and no attempt starts that
+        could end after the deadline of ``(publish_retries + 1) * publish_timeout`` seconds.
         """
+        deadline = time.monotonic() + (self.publish_retries + 1) * self.publish_timeout
         publishing = self._publishing
-        if publishing is None:
+        if publishing is None or publishing.pid != os.getpid():
             publishing = self._publishing = self._prepare()
         app = self.app
         if app.conf.task_always_eager:  # the task runs here, as Celery does it (tests)
@@ -194,8 +223,34 @@ class CeleryDefer:
             argsrepr=f"({delivery!r},)",
             kwargsrepr="{}",
         )
-        with app.producer_pool.acquire(block=True, timeout=publishing.acquire_timeout) as producer:
-            publishing.send(producer, publishing.name, message, **publishing.options)
+        # kombu calls `errback` before each new attempt, reconnections included.
+        retry_policy = {**publishing.retry_policy, "errback": self._give_up_after(deadline)}
+        with publishing.producers.acquire(
+            block=True, timeout=publishing.acquire_timeout
+        ) as producer:
+            try:
+                publishing.send(
+                    producer,
+                    publishing.name,
+                    message,
+                    retry_policy=retry_policy,
+                    **publishing.options,
+                )
+            except BaseException:
+                # It may still hold a reply or a confirm meant for this message, which the next
+                # publish on it would take for its own: never reuse it.
+                producer.connection.collect()
+                raise
+
+    def _give_up_after(self, deadline: float) -> Callable[[BaseException, float], None]:
+        """An errback for kombu's retries that stops them when an attempt could miss `deadline`."""
+        timeout = self.publish_timeout
+
+        def give_up(exc: BaseException, interval: float) -> None:
+            if time.monotonic() + interval + timeout > deadline:
+                raise exc
+
+        return give_up
 
     def _options(self) -> dict[str, Any]:
         """The publish options: bounded in time, retried `publish_retries` times, JSON."""
@@ -223,13 +278,19 @@ class CeleryDefer:
             **options,
             **app.amqp.router.route(destination, self.task.name, (), {}, self.task),
         }
+        limit = app.conf.broker_pool_limit
         return _Publishing(
             name=self.task.name,
             options=routed,
+            retry_policy=routed.pop("retry_policy"),
             create=app.amqp.create_task_message,
             send=app.amqp.send_task_message,
             sent_event=bool(app.conf.task_send_sent_event),
-            acquire_timeout=app.conf.broker_pool_acquire_timeout,
+            producers=ProducerPool(  # type: ignore[no-untyped-call]
+                _bounded_connection(app, self.publish_timeout).Pool(limit), limit=limit
+            ),
+            acquire_timeout=_at_most(app.conf.broker_pool_acquire_timeout, self.publish_timeout),
+            pid=os.getpid(),
         )
 
     def retry_delay(self, failures: int) -> float:
@@ -251,25 +312,35 @@ class CeleryDefer:
                 delivery.body, delivery.headers, received_at=delivery.received_at
             )
         except Exception as exc:  # a handler failed: retry, until the last attempt
-            return self._failed(task, delivery, failures + 1, "handler_failed", describe(exc))
+            attempts = failures + 1
+            event_type = self._event_type(delivery) if attempts >= self.max_attempts else None
+            self._failed(
+                task, delivery, attempts, "handler_failed", describe(exc), event_type=event_type
+            )
         reason = str(outcome.body.get("status") or outcome.body.get("error"))
         if outcome.status == 200:
             return reason
         if outcome.status == 409:  # another worker holds it (or took it over): look again later
             raise task.retry(args=(message, failures), countdown=receiver.retry_after)
         error = str(outcome.body.get("message", reason))
+        event_type = getattr(outcome.event, "event_type", None)  # None unless verified and parsed
         if outcome.status >= 500:  # the idempotency store is down: retry, like a failure
-            return self._failed(task, delivery, failures + 1, reason, error)
+            self._failed(task, delivery, failures + 1, reason, error, event_type=event_type)
         # Refused signature or payload: retrying cannot help; keep it for a replay after a fix.
-        self._bury(task, delivery, reason, error, failures + 1)
-        return reason
+        raise self._bury(task, delivery, reason, error, failures + 1, event_type=event_type)
 
     def _failed(
-        self, task: Any, delivery: QueuedDelivery, attempts: int, reason: str, error: str
-    ) -> str:
+        self,
+        task: Any,
+        delivery: QueuedDelivery,
+        attempts: int,
+        reason: str,
+        error: str,
+        *,
+        event_type: str | None,
+    ) -> NoReturn:
         if attempts >= self.max_attempts:
-            self._bury(task, delivery, reason, error, attempts)
-            return reason
+            raise self._bury(task, delivery, reason, error, attempts, event_type=event_type)
         delay = self.retry_delay(attempts)
         logger.warning(
             "webhook provider=%s attempt %d of %d failed (%s), retrying in %.1f s",
@@ -282,8 +353,16 @@ class CeleryDefer:
         raise task.retry(args=(delivery.to_message(), attempts), countdown=delay)
 
     def _bury(
-        self, task: Any, delivery: QueuedDelivery, reason: str, error: str, attempts: int
-    ) -> None:
+        self,
+        task: Any,
+        delivery: QueuedDelivery,
+        reason: str,
+        error: str,
+        attempts: int,
+        *,
+        event_type: str | None,
+    ) -> DeadLetteredError:
+        """Record a dead letter, and return the error that fails the task."""
         letter = DeadLetter(
             id=self._letter_id(delivery),
             provider=delivery.provider,
@@ -302,12 +381,29 @@ class CeleryDefer:
                 args=(delivery.to_message(), attempts - 1), countdown=self.max_retry
             ) from exc
         logger.error(
-            "webhook provider=%s dead letter %s after %d attempt(s): %s",
+            "webhook provider=%s event=%s key=%s outcome=dead_letter reason=%s attempts=%d: %s",
             delivery.provider,
+            event_type,
             letter.id,
+            reason,
             attempts,
             error,
         )
+        return DeadLetteredError(
+            f"webhook delivery {letter.id} (provider {delivery.provider}, event {event_type}) "
+            f"is in the dead letters after {attempts} attempt(s), {reason}: {error}; "
+            "replay it once the cause is fixed"
+        )
+
+    def _event_type(self, delivery: QueuedDelivery) -> str | None:
+        """The event type of a delivery its receiver verified, for the log; None if unknown."""
+        receiver = self._receivers.get(delivery.provider)
+        if receiver is None:
+            return None
+        try:
+            return str(receiver.provider.parse(delivery.body).event_type)
+        except Exception:  # a log line must not fail the task
+            return None
 
     def _letter_id(self, delivery: QueuedDelivery) -> str:
         receiver = self._receivers.get(delivery.provider)
@@ -315,6 +411,34 @@ class CeleryDefer:
             delivery_id = receiver.provider.delivery_key(delivery.body, delivery.headers)
             return str(store_key(receiver.provider.name, delivery_id))
         return f"{delivery.provider}:sha256:{hashlib.sha256(delivery.body).hexdigest()}"
+
+
+def _bounded_connection(app: celery.Celery, timeout: float) -> Any:
+    """The app's connection for publishing, on which no wait on the broker exceeds `timeout`.
+
+    Only `CeleryDefer`'s publishes use it: the app's own connections, and its workers', keep the
+    app's settings (a consumer's connection must wait for messages indefinitely).
+    """
+    connection = app.connection_for_write()
+    options = dict(connection.transport_options)
+    driver = connection.transport.driver_name
+    if driver == "redis":
+        names: tuple[str, ...] = ("socket_timeout", "socket_connect_timeout")
+        options["retry_on_timeout"] = False  # the publish's own retries are counted instead
+    elif driver == "py-amqp":
+        names = ("read_timeout", "write_timeout")
+    else:
+        names = ()
+    for name in names:
+        options[name] = _at_most(options.get(name), timeout)
+    return connection.clone(
+        connect_timeout=_at_most(connection.connect_timeout, timeout), transport_options=options
+    )
+
+
+def _at_most(value: float | None, limit: float) -> float:
+    """`value`, unless it is unset (None: no limit) or above `limit`."""
+    return limit if value is None else min(float(value), limit)
 
 
 def _require_confirms(app: celery.Celery) -> None:
