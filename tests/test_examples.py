@@ -132,7 +132,8 @@ others = {name: value for name, value in headers.items() if name.lower() != "con
 response = Client().post(
     "/webhooks/struktr", data=body, content_type="application/json", headers=others
 )
-print(response.status_code, *IdempotencyRecord.objects.values_list("claim_key", flat=True))
+keys = IdempotencyRecord.objects.order_by("claim_key").values_list("claim_key", flat=True)
+print(response.status_code, *keys)
 """
 
 
@@ -166,4 +167,6 @@ def test_django_project_store_uses_the_store_prefix(
         env=env,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["200", key]
+    status, id_key, body_key = result.stdout.split()  # struktr: the id and the body's digest
+    assert (status, id_key) == ("200", key)
+    assert body_key.startswith(key.removesuffix("dlv_1") + "sha256:")
