@@ -270,7 +270,7 @@ def _create_table(wait: Callable[[], object], location: str, table: str) -> None
         letters.close()
 
 
-@pytest.mark.parametrize("backend", list(SQL_SERVICES))
+@pytest.mark.parametrize("backend", ["sqlite", *SQL_SERVICES])
 def test_8_processes_create_the_table_at_once(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

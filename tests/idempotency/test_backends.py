@@ -17,6 +17,7 @@ import redis
 import redis.asyncio
 import sqlalchemy as sa
 
+from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.errors import StoreUnavailableError
 from webhook_kit.idempotency import (
     AsyncThreadedStore,
@@ -104,6 +105,23 @@ def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
         assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         check.close()
+
+
+@pytest.mark.parametrize("opener", [SQLiteStore, SQLiteDeadLetters])
+def test_a_new_sqlite_file_waits_for_another_writer(opener: Any, tmp_path: Path) -> None:
+    """Opening a file another process is still creating waits for its write lock, then works."""
+    path = tmp_path / "new.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # until COMMIT, SQLite refuses the switch to WAL at once
+    done = threading.Timer(0.2, writer.execute, ["COMMIT"])
+    done.start()
+    try:
+        opener(path, timeout=5).close()
+    finally:
+        done.join()
+        writer.close()
+    with SQLiteStore(path) as store:
+        assert store.claim(KEY).state is ClaimState.ACQUIRED
 
 
 # Python 3.12+ warns about fork() in a process with threads; this child only touches SQLite.
