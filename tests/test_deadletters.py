@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.idempotency.backends import sqlalchemy_url
+from tests.processes import RACERS, race_in_processes
 from tests.receiving import SECRETS
 from webhook_kit import SQLiteStore, StoreUnavailableError, testing
 from webhook_kit.deadletters import DeadLetter, DeadLetterStore, SQLiteDeadLetters, replay
@@ -20,6 +21,7 @@ from webhook_kit.idempotency import store_key
 from webhook_kit.receiver import Receiver
 
 SQL_SERVICES = {"postgres": "postgres_dsn", "mariadb": "mariadb_dsn"}
+CREATE_ROUNDS = 8
 
 
 def sql_letters(request: pytest.FixtureRequest, backend: str) -> Iterator[SQLDeadLetters]:
@@ -244,3 +246,54 @@ def test_a_receiver_records_invalid_payloads_in_sql(
     outcome = receiver.handle(body, headers)
     [letter] = sql.all()
     assert (outcome.status, letter.reason, letter.body) == (400, "invalid_payload", body)
+
+
+def open_letters(location: str, table: str) -> SQLiteDeadLetters | SQLDeadLetters:
+    """Dead letters in `table` of a SQLite file (made on opening) or a database URL."""
+    if "://" in location:
+        return SQLDeadLetters(location, table=table)
+    return SQLiteDeadLetters(location, table=table)
+
+
+def _create_table(wait: Callable[[], object], location: str, table: str) -> None:
+    """Child process: get connected, then create the table together with the others."""
+    if "://" not in location:
+        wait()
+        open_letters(location, table).close()
+        return
+    letters = SQLDeadLetters(location, table=table)
+    try:
+        letters.engine.connect().close()
+        wait()
+        letters.create_table()
+    finally:
+        letters.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", *SQL_SERVICES])
+def test_8_processes_create_the_table_at_once(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """8 processes starting together on an empty database all succeed, and the table works."""
+    tables = [f"dead_{uuid.uuid4().hex[:12]}" for _ in range(CREATE_ROUNDS)]
+    if backend == "sqlite":
+        rounds = [(str(tmp_path / f"{table}.sqlite3"), table) for table in tables]
+    else:
+        url = sqlalchemy_url(request.getfixturevalue(SQL_SERVICES[backend]))
+        rounds = [(url, table) for table in tables]
+        request.addfinalizer(lambda: _drop_tables(url, tables))
+    outcomes = race_in_processes(_create_table, rounds)
+    assert outcomes == [["ok"] * RACERS] * CREATE_ROUNDS
+    letter = letter_of("struktr", SECRETS["struktr"], "after")
+    for location, table in rounds:
+        letters = open_letters(location, table)
+        letters.add(letter)
+        assert letters.get(letter.id) == letter
+        letters.close()
+
+
+def _drop_tables(url: str, tables: list[str]) -> None:
+    engine = sa.create_engine(url)
+    for table in tables:
+        sa.Table(table, sa.MetaData()).drop(engine, checkfirst=True)
+    engine.dispose()

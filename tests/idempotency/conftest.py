@@ -28,11 +28,14 @@ def _unique(stem: str) -> str:
 
 
 @pytest.fixture
-def make_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Spec]]:
-    """A factory of fresh specs by kind, whose tables and keys are removed after the test."""
+def make_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Spec]]:
+    """A factory of fresh specs by kind, whose tables and keys are removed after the test.
+
+    ``make(kind, created=False)`` leaves a SQL table to the test to create.
+    """
     cleanups: list[Callable[[], None]] = []
 
-    def make(kind: str) -> Spec:
+    def make(kind: str, *, created: bool = True) -> Spec:
         backend = kind.removeprefix("threaded-").removeprefix("async-")
         prefix = _unique("wk-test-")
         if backend == "memory":
@@ -55,9 +58,10 @@ def make_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
         else:
             url = sqlalchemy_url(request.getfixturevalue(SERVICE_FIXTURES[backend]))
         table = _unique("wk_idem_")
-        with SQLStore(url, table=table) as admin:
-            admin.create_table()
         cleanups.append(lambda: _drop_table(url, table))
+        if created:
+            with SQLStore(url, table=table) as admin:
+                admin.create_table()
         return Spec(kind, prefix, url, table)
 
     yield make

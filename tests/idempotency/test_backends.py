@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ import redis
 import redis.asyncio
 import sqlalchemy as sa
 
+from webhook_kit.deadletters import SQLiteDeadLetters
+from webhook_kit.errors import StoreUnavailableError
 from webhook_kit.idempotency import (
     AsyncThreadedStore,
     Claim,
@@ -30,7 +32,7 @@ from webhook_kit.idempotency import (
 from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
 from webhook_kit.idempotency.sql import SQLStore
 
-from .backends import Spec, close_store, open_store
+from .backends import Spec, close_store, open_store, sqlalchemy_url
 
 KEY = store_key("struktr", "evt_0001")
 
@@ -105,6 +107,23 @@ def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
         check.close()
 
 
+@pytest.mark.parametrize("opener", [SQLiteStore, SQLiteDeadLetters])
+def test_a_new_sqlite_file_waits_for_another_writer(opener: Any, tmp_path: Path) -> None:
+    """Opening a file another process is still creating waits for its write lock, then works."""
+    path = tmp_path / "new.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # until COMMIT, SQLite refuses the switch to WAL at once
+    done = threading.Timer(0.2, writer.execute, ["COMMIT"])
+    done.start()
+    try:
+        opener(path, timeout=5).close()
+    finally:
+        done.join()
+        writer.close()
+    with SQLiteStore(path) as store:
+        assert store.claim(KEY).state is ClaimState.ACQUIRED
+
+
 # Python 3.12+ warns about fork() in a process with threads; this child only touches SQLite.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_sqlite_store_survives_fork(tmp_path: Path) -> None:
@@ -124,6 +143,55 @@ def test_sqlite_store_survives_fork(tmp_path: Path) -> None:
 def sql_spec(request: pytest.FixtureRequest, make_spec: Callable[[str], Spec]) -> Spec:
     """A fresh table on PostgreSQL or MariaDB."""
     return make_spec(str(request.param))
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def unprivileged_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of the shared database for a new login that may read tables but not create them."""
+    url = sa.make_url(sqlalchemy_url(request.getfixturevalue(f"{request.param}_dsn")))
+    name = f"wk_reader_{uuid.uuid4().hex[:12]}"
+    if request.param == "postgres":  # PostgreSQL 15: only the owner creates in schema public
+        grant, revoke = [f"CREATE ROLE {name} LOGIN"], [f"DROP ROLE {name}"]
+    else:
+        grant = [f"CREATE USER '{name}'@'%'", f"GRANT SELECT ON {url.database}.* TO '{name}'@'%'"]
+        revoke = [f"DROP USER '{name}'@'%'"]
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for statement in grant:
+                conn.execute(sa.text(statement))
+        yield url.set(username=name, password=None).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            for statement in revoke:
+                conn.execute(sa.text(statement))
+        admin.dispose()
+
+
+def test_create_table_without_the_privilege_raises(unprivileged_url: str) -> None:
+    """A login that may not create tables gets the database's refusal from `create_table`."""
+    with (
+        SQLStore(unprivileged_url, table=f"wk_idem_{uuid.uuid4().hex[:12]}") as store,
+        pytest.raises(sa.exc.DBAPIError, match="denied"),
+    ):
+        store.create_table()
+
+
+def test_create_table_waits_for_a_mysql_lock_only_so_long(make_spec: Callable[..., Spec]) -> None:
+    """On MariaDB, `create_table` gives up within `timeout` if another creator keeps its lock."""
+    spec = make_spec("mariadb", created=False)
+    holder = sa.create_engine(spec.location)
+    try:
+        with holder.connect() as conn:
+            lock = {"name": f"webhook_kit.create_table:{spec.table}"}
+            assert conn.execute(sa.text("SELECT GET_LOCK(:name, 1)"), lock).scalar() == 1
+            with (
+                SQLStore(spec.location, table=spec.table, timeout=0.5) as store,
+                pytest.raises(StoreUnavailableError, match="SHOW PROCESSLIST"),
+            ):
+                store.create_table()
+    finally:
+        holder.dispose()
 
 
 def test_sql_store_takes_ids_longer_than_its_key_column(sql_spec: Spec) -> None:

@@ -1,7 +1,8 @@
 """Races: many threads, or several processes, claim the same key at the same instant.
 
 Each round uses a new key and a barrier, so all contenders reach the store together; exactly
-one must acquire, every other must see the key in progress.
+one must acquire, every other must see the key in progress. And workers starting together on
+an empty database all get a working table.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from webhook_kit.idempotency import ClaimState, store_key
+from tests.processes import RACERS, race_in_processes
+from webhook_kit.idempotency import ClaimState, SQLiteStore, store_key
 from webhook_kit.idempotency.redis import AsyncRedisStore
+from webhook_kit.idempotency.sql import SQLStore
 
 from .backends import MULTIPROCESS_KINDS, Spec, close_store, open_store
 
@@ -24,6 +27,7 @@ THREADS = 32
 PROCESSES = 4
 THREAD_ROUNDS = 8
 PROCESS_ROUNDS = 25
+CREATE_ROUNDS = 8
 
 
 def _tally(states: list[ClaimState]) -> Counter[ClaimState]:
@@ -124,3 +128,29 @@ def test_one_of_4_processes_acquires(
     assert len(by_round) == PROCESS_ROUNDS
     for states in by_round.values():
         assert Counter(states) == {"acquired": 1, "in_progress": PROCESSES - 1}
+
+
+def _create_table(wait: Callable[[], object], spec: Spec) -> None:
+    """Child process: get connected, then create the store's table together with the others."""
+    if spec.kind == "sqlite":
+        wait()
+        SQLiteStore(spec.location, prefix=spec.prefix).close()  # opening a file makes the table
+        return
+    with SQLStore(spec.location, table=spec.table) as store:
+        store.engine.connect().close()
+        wait()
+        store.create_table()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "sql-sqlite", "postgres", "mariadb"])
+def test_8_processes_create_the_table_at_once(kind: str, make_spec: Callable[..., Spec]) -> None:
+    """8 processes starting together on an empty database all succeed, and the table works."""
+    specs = [make_spec(kind, created=False) for _ in range(CREATE_ROUNDS)]
+    outcomes = race_in_processes(_create_table, [(spec,) for spec in specs])
+    assert outcomes == [["ok"] * RACERS] * CREATE_ROUNDS
+    for spec in specs:
+        store = open_store(spec)
+        try:
+            assert store.claim(store_key("struktr", "after")).state is ClaimState.ACQUIRED
+        finally:
+            close_store(store)

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import StoreUnavailableError
 from ..idempotency import DEFAULT_TIMEOUT
+from ..idempotency.sqlite import _connect_wal
 
 if TYPE_CHECKING:  # the receiver records dead letters, so it imports this module
     from ..receiver import Receiver
@@ -136,11 +137,8 @@ class SQLiteDeadLetters:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        conn = sqlite3.connect(
-            self._path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-        )
+        conn = _connect_wal(self._path, self.timeout)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
                 f'CREATE TABLE IF NOT EXISTS "{self.table}" ('
                 "id TEXT PRIMARY KEY NOT NULL, provider TEXT NOT NULL, body BLOB NOT NULL, "

@@ -17,6 +17,8 @@ migrations with `dead_letters_table`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 try:
@@ -31,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from ..errors import StoreUnavailableError
 from ..idempotency import DEFAULT_TIMEOUT
+from ..idempotency._ddl import create_table
 from ..idempotency.sql import _engine_options
 from . import DeadLetter
 
@@ -115,14 +118,24 @@ class SQLDeadLetters:
         return self._engine
 
     def create_table(self) -> None:
-        """Create the table (and its provider index) if it does not exist."""
-        self._run(lambda conn: self.table.create(conn, checkfirst=True))
+        """Create the table (and its provider index) if it does not exist.
+
+        Every worker may call it as it starts: concurrent calls on an empty database take turns,
+        so one creates the table and the others find it.
+        """
+        with self._unavailable():
+            create_table(self._engine, self.table, timeout=self.timeout)
 
     def _run(self, work: Any) -> Any:
         """`work(connection)` in one transaction; "cannot answer now" is `StoreUnavailableError`."""
+        with self._unavailable(), self._engine.begin() as conn:
+            return work(conn)
+
+    @contextmanager
+    def _unavailable(self) -> Iterator[None]:
+        """Raise the database's "cannot answer now" errors as `StoreUnavailableError`."""
         try:
-            with self._engine.begin() as conn:
-                return work(conn)
+            yield
         except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
             detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
             raise StoreUnavailableError(

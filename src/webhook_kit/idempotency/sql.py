@@ -59,6 +59,7 @@ from ._core import (
     new_owner,
     owner_of,
 )
+from ._ddl import create_table
 from ._sql import is_deadlock, statements
 
 __all__ = ["SQLStore", "idempotency_table"]
@@ -230,9 +231,12 @@ class SQLStore:
         return self._engine
 
     def create_table(self) -> None:
-        """Create the table if it does not exist (the DDL in ``docs/idempotency.md``)."""
-        with self._engine.begin() as conn:
-            self.table.create(conn, checkfirst=True)
+        """Create the table if it does not exist (the DDL in ``docs/idempotency.md``).
+
+        Every worker may call it as it starts: concurrent calls on an empty database take turns,
+        so one creates the table and the others find it.
+        """
+        create_table(self._engine, self.table, timeout=self.timeout)
 
     def _execute(
         self, statement: _Statement, params: dict[str, Any], fetch: Callable[[DBAPICursor], _T]

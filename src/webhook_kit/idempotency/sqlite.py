@@ -18,6 +18,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -59,8 +60,8 @@ if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - depends on th
 class SQLiteStore:
     """An `IdempotencyStore` in one SQLite file, safe across threads and processes of one host.
 
-    The table is created when the store opens the file. Call `purge` now and then (say daily)
-    to delete expired rows; nothing else removes them.
+    The table is created when the store opens the file, by any number of processes at once.
+    Call `purge` now and then (say daily) to delete expired rows; nothing else removes them.
     """
 
     __slots__ = ("_conn", "_lock", "_path", "_pid", "_sql", "prefix", "table", "timeout")
@@ -100,11 +101,8 @@ class SQLiteStore:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
         try:
-            conn = sqlite3.connect(
-                self._path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-            )
+            conn = _connect_wal(self._path, self.timeout)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(
                     f'CREATE TABLE IF NOT EXISTS "{self.table}" ('
@@ -270,6 +268,31 @@ def _state(row: tuple[Any, ...] | None, owner: str) -> ClaimState:
     if row is not None and row[0] == owner:
         return ClaimState.ACQUIRED
     return ClaimState.DONE if row and row[1] else ClaimState.IN_PROGRESS
+
+
+def _connect_wal(path: str, timeout: float) -> sqlite3.Connection:
+    """Open `path` in autocommit mode, usable from any thread, with the file in WAL mode.
+
+    Turning a new file to WAL upgrades a read lock to the write lock, which SQLite refuses at
+    once ("database is locked", without its busy handler) while another process opening the
+    file holds a read lock; so the switch is retried for up to `timeout` seconds.
+    """
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    try:
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return conn
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.05)
+    except BaseException:
+        conn.close()
+        raise
 
 
 def _busy(exc: BaseException | None) -> bool:
