@@ -10,7 +10,8 @@ the line before its fence, which the rendered page does not show::
     ...
 
 Keep opt-outs rare: prefer a block that runs. A page showing a fragment of a larger program gets
-the names the fragment assumes from `CONTEXT` below instead.
+the names the fragment assumes from `CONTEXT` below instead. A page of pytest tests (`PYTEST_PAGES`)
+runs as one test module, with webhook-kit's pytest plugin, and every test in it must pass.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -53,6 +56,9 @@ CONTEXT = {
         ]
     },
 }
+
+#: Pages whose blocks, in order, are one module of pytest tests using the plugin's fixtures.
+PYTEST_PAGES = {"docs/testing.md"}
 
 SECRETS = {
     "STRUKTR_WEBHOOK_SECRET": "docs-struktr-secret",
@@ -144,7 +150,9 @@ async def _awaited(result: object) -> None:
 PAGES_WITH_CODE = [page for page in PAGES if blocks_of(page)]
 
 
-@pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=name_of)
+@pytest.mark.parametrize(
+    "page", [page for page in PAGES_WITH_CODE if name_of(page) not in PYTEST_PAGES], ids=name_of
+)
 def test_every_python_block_runs(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,6 +163,30 @@ def test_every_python_block_runs(
     blocks = blocks_of(page)
     ran = run_page(blocks, CONTEXT.get(name_of(page), ""))
     assert ran + sum(skip_reason(block) is not None for block in blocks) == len(blocks)
+
+
+@pytest.mark.parametrize("name", sorted(PYTEST_PAGES))
+def test_every_test_on_a_pytest_page_passes(
+    name: str, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's blocks, run as one test module with the plugin, define tests that all pass."""
+    for variable, value in SECRETS.items():
+        monkeypatch.setenv(variable, value)
+    source = ""
+    for block in blocks_of(ROOT / name):
+        if skip_reason(block) is None:  # line numbers in failures point into the page
+            source += "\n" * (block.line - 1 - source.count("\n")) + block.code
+    tests = [
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    ]
+    pytester.makepyfile(test_page=source)
+    result = pytester.runpytest("-p", "webhook_kit.pytest_plugin", "-W", "error")
+    outcomes = result.parseoutcomes()
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert outcomes.keys() == {"passed"}, outcomes
+    assert outcomes["passed"] >= len(tests) > 0
 
 
 def test_the_pages_are_found_with_their_blocks() -> None:

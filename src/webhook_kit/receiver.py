@@ -75,7 +75,7 @@ from .idempotency import (
     store_key,
 )
 from .providers import Provider, get
-from .signatures import Body, Now, Secret
+from .signatures import Body, Now, Secret, _seconds
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "Handler", "InvalidPayloads", "Outcome", "Receiver"]
 
@@ -139,7 +139,7 @@ class _Delivery:
 
     started: float
     #: When the request arrived (seconds since the epoch), for a dead letter.
-    received_at: float = field(default_factory=time.time)
+    received_at: float = field(default_factory=lambda: _epoch(None))
     event_type: str | None = None
     key: str | None = None
     #: The other keys claimed with `key`: the body's digest when the delivery id is unsigned.
@@ -512,7 +512,7 @@ class Receiver:
         """Queue a verified delivery: 202 once accepted; the defer raises if it was not."""
         data = _bytes(body)
         queued = QueuedDelivery(
-            self.provider.name, data, keep_headers(headers, self._kept_headers), time.time()
+            self.provider.name, data, keep_headers(headers, self._kept_headers), _epoch(None)
         )
         cast("Defer", self.defer).submit(queued)
         return Outcome(202, {"status": "queued"})
@@ -681,9 +681,13 @@ def _check_multi_key(store: object, provider: Provider) -> None:
 
 
 def _epoch(now: Now | None) -> float:
-    """`now` as seconds since the Unix epoch; the current time if None."""
+    """`now` as seconds since the Unix epoch; if None, the clock the verifiers read.
+
+    That clock is the one `webhook_kit.pytest_plugin`'s ``webhook_clock`` freezes, so a test's
+    frozen time is the time every check and record of the receiver sees.
+    """
     if now is None:
-        return time.time()
+        return _seconds(None)
     return now.timestamp() if isinstance(now, datetime) else float(now)
 
 

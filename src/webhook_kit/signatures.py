@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from hmac import compare_digest
 from secrets import token_hex
-from time import time as _clock
+from time import time as _clock  # the wall clock; the pytest plugin's webhook_clock swaps it
 from typing import Any, Literal, Protocol, TypeAlias
 
 from ._headers import HeadersLike, get_header

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from ._samples import SAMPLES
 from ._samples import sample as _sample
 from .providers import Provider, get
-from .signatures import Now, Secret, StandardWebhooksVerifier, _seconds
+from .signatures import Now, Secret, StandardWebhooksVerifier, Verifier, _seconds
 
 __all__ = ["Delivery", "event_types", "sample", "signed_delivery"]
 
@@ -62,15 +62,33 @@ def signed_delivery(
     if isinstance(payload, str):
         payload = sample(preset, payload)
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    delivery_id = delivery_id or "dlv_" + secrets.token_hex(12)
-    headers = {"Content-Type": "application/json"}
     event_type = payload.get("event") if isinstance(payload, Mapping) else None
-    if preset.event_type_header and isinstance(event_type, str):
+    return _signed(
+        preset,
+        preset.verifier(secret),
+        body,
+        event_type if isinstance(event_type, str) else None,
+        now=now,
+        delivery_id=delivery_id or "dlv_" + secrets.token_hex(12),
+    )
+
+
+def _signed(
+    preset: Provider,
+    verifier: Verifier,
+    body: bytes,
+    event_type: str | None,
+    *,
+    now: Now | None,
+    delivery_id: str,
+) -> Delivery:
+    """Sign `body` with `verifier` and add every header `preset` sends with a delivery."""
+    headers = {"Content-Type": "application/json"}
+    if preset.event_type_header and event_type is not None:
         headers[preset.event_type_header] = event_type
     if preset.timestamp_header:
         when = datetime.fromtimestamp(_seconds(now), tz=timezone.utc)
         headers[preset.timestamp_header] = when.isoformat().replace("+00:00", "Z")
-    verifier = preset.verifier(secret)
     if isinstance(verifier, StandardWebhooksVerifier):
         headers |= verifier.sign(body, now=now, msg_id=delivery_id)  # the id is signed
     else:
