@@ -369,7 +369,7 @@ def test_a_celery_worker_refusing_a_payload_leaves_one_invalid_payload_letter(
 ) -> None:
     """A delivery the web side recorded and a worker then refuses stays one letter, same reason."""
     celery = pytest.importorskip("celery")
-    from webhook_kit.celery import CeleryDefer  # noqa: PLC0415 - needs the celery extra
+    from webhook_kit.celery import CeleryDefer, DeadLetteredError  # noqa: PLC0415 - celery extra
 
     app = celery.Celery("drift", broker="redis://127.0.0.1:1/0", set_as_current=False)
     defer = CeleryDefer(app, dead_letters=letters)
@@ -379,7 +379,10 @@ def test_a_celery_worker_refusing_a_payload_leaves_one_invalid_payload_letter(
     assert receiver.handle(*delivery).status == 400
     headers = {name.lower(): value for name, value in delivery.headers.items()}
     message = QueuedDelivery("struktr", delivery.body, headers, time.time()).to_message()
-    assert defer.task.apply(args=(message,)).get() == "invalid_payload"
+    result = defer.task.apply(args=(message,))  # buried: the task fails, for monitors to see
+    assert result.failed()
+    assert isinstance(result.result, DeadLetteredError)
+    assert "invalid_payload" in str(result.result)
     [letter] = letters.all()
     assert (letter.id, letter.reason) == (drift.key(delivery), "invalid_payload")
 
