@@ -1,130 +1,130 @@
-"""What ``replay`` works on: the user's receivers, found by import path, and their dead letters.
-
-The command line has no handlers of its own, so ``replay`` imports the application's, the way
-``celery -A`` and ``uvicorn module:app`` do: ``--app hooks:receivers`` names a `Receiver`, a list
-or dict of them, or an object with a ``receivers`` mapping (a `CeleryDefer`). The dead letters
-are ``--dead-letters PATH`` (a `SQLiteDeadLetters` file, or a database URL for
-`SQLDeadLetters`) or those the application configured (a
-receiver's ``dead_letters``, a `CeleryDefer`'s).
-
-Every problem is a `click.ClickException` (or `click.UsageError`) with a one-line message.
-"""
+"""``webhook-kit replay``: run dead letters again through the application's receivers."""
 
 from __future__ import annotations
 
-import importlib
-import os
-import sqlite3
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from datetime import datetime
 
 import click
 
-from ..deadletters import DeadLetterStore, SQLiteDeadLetters, describe
+from ..deadletters import DeadLetter, DeadLetterStore, Replayed
+from ..deadletters import replay as replay_letters
 from ..errors import WebhookError
-from ..receiver import Receiver
-
-if TYPE_CHECKING:  # SQLAlchemy is an optional extra
-    from ..deadletters.sql import SQLDeadLetters
-
-__all__ = ["Target", "dead_letters_at", "load_app"]
-
-_WHAT = "a Receiver, a list or dict of receivers, or an object with .receivers (a CeleryDefer)"
+from . import _targets
+from ._options import (
+    library_logging,
+)
 
 
-@dataclass(frozen=True)
-class Target:
-    """The application's receivers by provider name, and the dead-letter stores it configured."""
+@click.command()
+@click.option(
+    "--app",
+    "-A",
+    "app_spec",
+    metavar="MODULE:ATTRIBUTE",
+    help="Your receivers, imported from the current directory: a Receiver, a list or dict of "
+    "them, or a CeleryDefer. Their handlers, models and stores run the letters.",
+)
+@click.option(
+    "--dead-letters",
+    "dead_letters_path",
+    metavar="PATH|URL",
+    help="The SQLite dead-letter file, or the database URL of SQLDeadLetters "
+    "(postgresql+psycopg://...). Default: the dead letters the --app configured.",
+)
+@click.option("--id", "letter_id", metavar="ID", help="Only this letter, e.g. struktr:dlv_42.")
+@click.option("--provider", "-p", "provider_name", help="Only this provider's letters.")
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Skip the signature check: for letters signed with a secret since rotated away.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the letters; replay nothing.")
+@click.option("--verbose", "-v", is_flag=True, help="Also print the library's log lines.")
+def replay(
+    *,
+    app_spec: str | None,
+    dead_letters_path: str | None,
+    letter_id: str | None,
+    provider_name: str | None,
+    no_verify: bool,
+    list_only: bool,
+    verbose: bool,
+) -> None:
+    """Run dead letters again through your receivers, now that the cause is fixed.
 
-    receivers: Mapping[str, Receiver]
-    dead_letters: tuple[DeadLetterStore, ...]
+    Dead letters are deliveries whose handlers kept failing in a worker, and verified
+    deliveries your models refused (reason invalid_payload). Each goes through the receiver of
+    its provider with today's models and handlers, once: a processed letter (or one the
+    provider's retry processed meanwhile) is removed, one that fails again stays, with the new
+    error. Exits 0 if every letter is done, 1 if any was kept.
 
-
-def load_app(spec: str) -> Target:
-    """Import ``module:attribute`` (the attribute may be dotted) and find its receivers."""
-    module_name, colon, attribute = spec.partition(":")
-    if not colon or not module_name or not attribute:
-        raise click.UsageError(
-            f"--app must be MODULE:ATTRIBUTE (e.g. hooks:receivers), not {spec!r}"
-        )
-    if os.getcwd() not in sys.path:  # like uvicorn and celery: the current directory first
-        sys.path.insert(0, os.getcwd())
-    try:
-        value: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            raise click.UsageError(f"--app: no module named {module_name!r}") from None
-        raise click.ClickException(f"importing {module_name!r} failed: {describe(exc)}") from None
-    except Exception as exc:  # the application's own import-time error, in one line
-        raise click.ClickException(f"importing {module_name!r} failed: {describe(exc)}") from None
-    for part in attribute.split("."):
-        try:
-            value = getattr(value, part)
-        except AttributeError:
-            raise click.UsageError(f"--app: {module_name!r} has no {attribute!r}") from None
-    return _target(value, spec)
-
-
-def _target(value: Any, spec: str) -> Target:
-    stores: list[Any] = []
-    if isinstance(value, Receiver):
-        found: list[Any] = [value]
-    elif isinstance(getattr(value, "receivers", None), Mapping):
-        found = list(value.receivers.values())
-        stores.append(getattr(value, "dead_letters", None))
-    elif isinstance(value, Mapping):
-        found = list(value.values())
-    elif isinstance(value, Iterable) and not isinstance(value, str | bytes):
-        found = list(value)
-    else:
-        raise click.UsageError(f"--app {spec} is a {type(value).__name__}: it must name {_WHAT}")
-    if not found or not all(isinstance(receiver, Receiver) for receiver in found):
-        raise click.UsageError(f"--app {spec} holds no receivers: it must name {_WHAT}")
-    receivers = {receiver.provider.name: receiver for receiver in found}
-    if len(receivers) < len(found):
-        raise click.UsageError(f"--app {spec} has two receivers for one provider")
-    stores += [receiver.dead_letters for receiver in found]
-    unique: dict[str, DeadLetterStore] = {}
-    for store in stores:
-        if store is not None:  # one SQLite file seen through several objects counts once
-            unique.setdefault(repr(store), store)
-    return Target(receivers, tuple(unique.values()))
-
-
-def dead_letters_at(path: str) -> SQLiteDeadLetters | SQLDeadLetters:
-    """The dead letters at a database URL (`SQLDeadLetters`) or in an existing SQLite file.
-
-    A missing file is a typo, not a new store.
+    \b
+    Examples:
+      webhook-kit replay --list --dead-letters dead-letters.sqlite3
+      webhook-kit replay --app hooks:receivers --dead-letters dead-letters.sqlite3
+      webhook-kit replay -A hooks:defer --provider struktr     # a CeleryDefer's receivers
+      webhook-kit replay -A hooks:receivers --id struktr:dlv_42 --no-verify
     """
-    if "://" in path:
-        return _sql_dead_letters(path)
-    if not Path(path).is_file():
-        raise click.UsageError(f"--dead-letters: no such file {path!r}")
-    try:
-        return SQLiteDeadLetters(path)
-    except (WebhookError, sqlite3.Error, OSError) as exc:
-        raise click.ClickException(f"cannot open the dead letters {path!r}: {exc}") from None
+    target = _targets.load_app(app_spec) if app_spec is not None else None
+    if dead_letters_path is not None:
+        opened = _targets.dead_letters_at(dead_letters_path)
+        click.get_current_context().call_on_close(opened.close)
+        stores: tuple[DeadLetterStore, ...] = (opened,)
+    elif target is not None and target.dead_letters:
+        stores = target.dead_letters
+    else:
+        where = "" if target is not None else " or --app MODULE:ATTRIBUTE"
+        raise click.UsageError(f"which dead letters? pass --dead-letters PATH{where}")
+    selected = _selected(stores, letter_id, provider_name)
+    if letter_id is not None and not selected:
+        raise click.ClickException(f"no dead letter {letter_id!r}: see 'webhook-kit replay --list'")
+    if list_only:
+        for _, letter in selected:
+            click.echo(_letter_line(letter))
+        click.echo(f"{len(selected)} dead letter{'' if len(selected) == 1 else 's'}")
+        return
+    if target is None:
+        raise click.UsageError(
+            "replay needs --app MODULE:ATTRIBUTE, the receivers whose handlers run the letters "
+            "(--list only lists them)"
+        )
+    results: list[Replayed] = []
+    with library_logging(verbose):
+        for store, letter in selected:
+            [result] = replay_letters(target.receivers, store, letter.id, verify=not no_verify)
+            click.echo(_result_line(result))
+            results.append(result)
+    kept = sum(not result.done for result in results)
+    click.echo(f"{len(results)} replayed: {len(results) - kept} done, {kept} kept")
+    if kept:
+        sys.exit(1)
 
 
-def _sql_dead_letters(url: str) -> SQLDeadLetters:
+def _selected(
+    stores: Sequence[DeadLetterStore], letter_id: str | None, provider: str | None
+) -> list[tuple[DeadLetterStore, DeadLetter]]:
     try:
-        from ..deadletters.sql import SQLDeadLetters  # noqa: PLC0415 - only with a URL
-    except ImportError as exc:
+        found = [(store, letter) for store in stores for letter in store.all(provider=provider)]
+    except WebhookError as exc:
         raise click.ClickException(str(exc)) from None
-    letters = None
-    try:
-        letters = SQLDeadLetters(url)
-        letters.all(provider="")  # reach the database and the table now, with a clear message
-    except Exception as exc:
-        if letters is not None:
-            letters.close()
-        shown = url.split("://", 1)[0] + "://..."  # the URL may hold a password
-        detail = " ".join(str(exc).split("\n")[0].split()).replace(url, shown)
-        password = url.split("://", 1)[1].split("@", 1)[0].partition(":")[2] if "@" in url else ""
-        if password:
-            detail = detail.replace(password, "***")
-        raise click.ClickException(f"cannot open the dead letters at {shown}: {detail}") from None
-    return letters
+    return [pair for pair in found if letter_id in (None, pair[1].id)]
+
+
+def _letter_line(letter: DeadLetter) -> str:
+    received = datetime.fromtimestamp(letter.received_at).strftime("%Y-%m-%d %H:%M:%S")
+    parts = [
+        letter.id,
+        click.style(letter.reason, fg="yellow"),
+        f"attempts={letter.attempts}",
+        f"received {received}",
+        letter.error,
+    ]
+    return "  ".join(parts)
+
+
+def _result_line(result: Replayed) -> str:
+    colour = "green" if result.done else "yellow" if result.result == "in_progress" else "red"
+    line = click.style(f"{result.result:<18}", fg=colour, bold=True) + f"  {result.id}"
+    return line + (f"  {result.error}" if result.error and not result.done else "")
