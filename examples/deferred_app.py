@@ -33,9 +33,9 @@ import flask
 from celery import Celery
 from examples.common import DEV_SECRETS, make_store, record
 
-from webhook_kit import IdempotencyStore, Receiver, providers
+from webhook_kit import IdempotencyStore, Receiver, providers, replay
 from webhook_kit.celery import CeleryDefer
-from webhook_kit.deadletters import SQLiteDeadLetters, replay
+from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.flask import webhook_blueprint
 
 __all__ = ["make_app", "make_celery", "make_receivers", "replay"]

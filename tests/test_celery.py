@@ -34,9 +34,9 @@ from examples.deferred_app import make_app, make_celery, make_receivers
 from kombu import Exchange, Queue
 
 from tests.brokers import SilentServer, answered_within
-from webhook_kit import SQLiteStore, providers, testing
+from webhook_kit import SQLiteStore, providers, replay, testing
 from webhook_kit.celery import CeleryDefer
-from webhook_kit.deadletters import SQLiteDeadLetters, replay
+from webhook_kit.deadletters import SQLiteDeadLetters
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from tests.idempotency.backends import sqlalchemy_url
 from tests.processes import RACERS, race_in_processes
 from tests.receiving import SECRETS
-from webhook_kit import SQLiteStore, StoreUnavailableError, testing
-from webhook_kit.deadletters import DeadLetter, DeadLetterStore, SQLiteDeadLetters, replay
+from webhook_kit import SQLiteStore, StoreUnavailableError, replay, testing
+from webhook_kit.deadletters import DeadLetter, DeadLetterStore, SQLiteDeadLetters
 from webhook_kit.deadletters.sql import SQLDeadLetters
 from webhook_kit.idempotency import store_key
 from webhook_kit.receiver import Receiver

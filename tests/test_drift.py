@@ -18,8 +18,8 @@ import pytest
 
 from tests.drift import DRIFTS, REFUSED, Drift, fixed_provider
 from tests.receiving import CLIENTS, SECRETS
-from webhook_kit import InvalidEvent, PayloadError, SQLiteStore, providers, testing
-from webhook_kit.deadletters import SQLiteDeadLetters, replay
+from webhook_kit import InvalidEvent, PayloadError, SQLiteStore, providers, replay, testing
+from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.defer import QueuedDelivery
 from webhook_kit.events import struktr
 from webhook_kit.receiver import Receiver

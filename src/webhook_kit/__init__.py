@@ -7,7 +7,7 @@ imported from here, so ``import webhook_kit`` needs only pydantic.
 
 from __future__ import annotations
 
-from .deadletters import DeadLetter, DeadLetterStore, Replayed, SQLiteDeadLetters, replay
+from .deadletters import DeadLetter, DeadLetterStore, SQLiteDeadLetters
 from .defer import Defer, QueuedDelivery
 from .errors import (
     LeaseLostError,
@@ -26,6 +26,7 @@ from .events import EventModel, InvalidEvent, UnknownEvent
 from .idempotency import AsyncIdempotencyStore, IdempotencyStore, MemoryStore, SQLiteStore
 from .providers import Provider
 from .receiver import Outcome, Receiver
+from .replays import Replayed, replay
 from .signatures import (
     Body,
     HeadersLike,

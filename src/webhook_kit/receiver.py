@@ -7,7 +7,7 @@ back into a response.
 
 A verified body that fails validation (schema drift: the provider changed its payload) follows
 the receiver's `invalid_payloads` policy. ``"reject"`` (the default) answers 400 and, with
-``dead_letters=``, records the raw delivery first, so that `webhook_kit.deadletters.replay` can
+``dead_letters=``, records the raw delivery first, so that `webhook_kit.replay` can
 run it again once the models are fixed. ``"accept"`` hands it to the `on_invalid` handlers as an
 `InvalidEvent` and answers like any processed delivery (without such a handler it rejects).
 

@@ -8,9 +8,10 @@ from datetime import datetime
 
 import click
 
-from ..deadletters import DeadLetter, DeadLetterStore, Replayed
-from ..deadletters import replay as replay_letters
+from ..deadletters import DeadLetter, DeadLetterStore
 from ..errors import WebhookError
+from ..replays import Replayed
+from ..replays import replay as replay_letters
 from . import _targets
 from ._options import (
     library_logging,
