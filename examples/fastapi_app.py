@@ -9,7 +9,8 @@ Secrets, the idempotency store and the events file come from the environment (se
 SQLite by default (run in worker threads, so the event loop never blocks), the native
 `AsyncRedisStore` when ``WEBHOOK_KIT_STORE`` is a ``redis://`` URL, or a SQL database. Every
 processed event is logged and appended to ``WEBHOOK_KIT_EVENTS_DB``. The OpenAPI page at
-``/docs`` shows each provider's events as the request body.
+``/docs`` shows each provider's events as the request body, and ``/openapi.json`` names them as
+components for client generators (`webhook_openapi`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from webhook_kit.fastapi import webhook_router
+from webhook_kit.fastapi import webhook_openapi, webhook_router
 
 if __package__:  # uvicorn examples.fastapi_app:app, from the repository root
     from .common import make_async_store, make_receivers
@@ -50,6 +51,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(title="webhook-kit example", lifespan=lifespan)
 app.include_router(webhook_router(make_receivers(store)))
+webhook_openapi(app)
 
 if __name__ == "__main__":
     import uvicorn

@@ -10,8 +10,9 @@
 
 `webhook_router` gives each receiver a route that awaits `Receiver.handle_async` (synchronous
 stores and handlers run in worker threads, so the event loop is never blocked) and answers with
-the outcome's status, JSON body and headers. The OpenAPI schema shows the provider's event union
-as the request body.
+the outcome's status, JSON body and headers. The OpenAPI document shows the provider's event
+union as the request body, the signature headers as parameters and every answer; call
+`webhook_openapi` to turn the inline schemas into named components that client generators use.
 
 `verified_event` is for your own endpoint: a dependency that checks the size and signature,
 parses the body and hands you the typed event. It does not deduplicate or run handlers; that is
@@ -24,61 +25,35 @@ the limit.
 
 from __future__ import annotations
 
-import functools
-import operator
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Annotated, Any
+from typing import Any
 
 try:
-    from fastapi import APIRouter, HTTPException, Request, Response
+    from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
     from fastapi.concurrency import run_in_threadpool
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "webhook_kit.fastapi needs FastAPI, which is not installed: "
         "pip install 'webhook-kit[fastapi]'"
     ) from exc
-from pydantic import Field, TypeAdapter
 
+from . import _openapi
 from ._adapters import Receivers, by_segment, content_length, refused
 from .errors import PayloadTooLargeError, WebhookError
 from .providers import Provider, get
 from .receiver import Outcome, Receiver
 
-__all__ = ["openapi_request_body", "verified_event", "webhook_router"]
+__all__ = [
+    "openapi_request_body",
+    "verified_event",
+    "verified_event_responses",
+    "webhook_openapi",
+    "webhook_router",
+]
 
 #: Methods routed to the receiver only to be answered 405 (JSON, with ``Allow: POST``).
 _OTHER_METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
-
-_DEFS = "#/$defs/"
-
-_ERROR = {
-    "type": "object",
-    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-    "required": ["error"],
-}
-
-
-def _described(description: str, schema: Mapping[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: _described(
-        "Processed now, or a duplicate of a processed delivery",
-        {
-            "type": "object",
-            "properties": {"status": {"enum": ["processed", "duplicate"]}},
-            "required": ["status"],
-        },
-    ),
-    400: _described("Not JSON, or not a valid event", _ERROR),
-    401: _described("Signature missing or invalid, or the timestamp is stale", _ERROR),
-    409: _described("Being processed by another request: retry after Retry-After", _ERROR),
-    413: _described("The body is over the size limit", _ERROR),
-    500: _described("A handler failed: the provider's retry processes it again", _ERROR),
-    503: _described("The idempotency store is unreachable: retry after Retry-After", _ERROR),
-}
 
 
 def webhook_router(
@@ -91,12 +66,14 @@ def webhook_router(
 
     `receivers` is one receiver, several (each at its provider's name: ``/webhooks/struktr``),
     or a mapping from URL segment to receiver. Each path accepts POST (documented in OpenAPI,
-    with the provider's events as the body) and answers 405 to other methods. Route names are
+    with the provider's events as the body, its headers and every answer: 202 instead of 200
+    for a receiver with ``defer``) and answers 405 to other methods. Route names are
     ``webhooks.<segment>``, for ``request.url_for``. `tags` default to ``["webhooks"]``.
     """
     router = APIRouter(prefix=prefix, tags=["webhooks"] if tags is None else tags)
     for segment, receiver in by_segment(receivers).items():
         endpoint = _endpoint(receiver)
+        deferred = receiver.defer is not None
         router.add_api_route(
             f"/{segment}",
             endpoint,
@@ -104,7 +81,8 @@ def webhook_router(
             name=f"webhooks.{segment}",
             summary=f"Receive {receiver.provider.title} webhooks",
             description=_DESCRIPTION,
-            responses=_RESPONSES,
+            status_code=202 if deferred else None,  # the document's success answer
+            responses=_openapi.router_responses(deferred=deferred),
             openapi_extra=openapi_request_body(receiver.provider),
         )
         router.add_api_route(
@@ -162,62 +140,59 @@ def verified_event(receiver: Receiver) -> Callable[[Request], Awaitable[Any]]:
 
 
 def openapi_request_body(provider: Provider | str) -> dict[str, Any]:
-    """Return `openapi_extra` documenting `provider`'s event union as a JSON request body.
+    """Return `openapi_extra` documenting a delivery from `provider`: its body and headers.
 
+    The body is the provider's event union (inline, valid in any document; `webhook_openapi`
+    names its parts), and the headers the signature needs are required header parameters.
     The router uses it; pass it to your own route that uses `verified_event`:
     ``@app.post("/hooks/struktr", openapi_extra=openapi_request_body("struktr"))``.
     """
-    preset = get(provider) if isinstance(provider, str) else provider
-    return {
-        "requestBody": {
-            "required": True,
-            "description": (
-                f"A signed {preset.title} delivery; event types not listed are acknowledged "
-                "as unknown events."
-            ),
-            "content": {"application/json": {"schema": _event_schema(preset)}},
-        }
-    }
+    return _openapi.operation_extra(get(provider) if isinstance(provider, str) else provider)
 
 
-def _event_schema(provider: Provider) -> dict[str, Any]:
-    """The JSON Schema of the provider's events: their discriminated union, self-contained.
+def verified_event_responses() -> dict[int | str, dict[str, Any]]:
+    """Return `responses` documenting the refusals of `verified_event`: 400, 401, 413 and 503.
 
-    Refs are inlined because a route's `openapi_extra` cannot add to the document's
-    ``components``, and a ``$defs`` ref would point into the wrong document.
+    Their body is ``{"detail": {"error": <code>, "message": <message>}}``; 503 happens only with
+    dead letters. ``@app.post(..., responses=verified_event_responses())``.
     """
-    models = list(provider.event_types.values())
-    if not models:
-        return {"type": "object", "title": f"{provider.title} event"}
-    union: Any = functools.reduce(operator.or_, models)
-    if len(models) > 1:
-        union = Annotated[union, Field(discriminator=models[0].type_field)]
-    schema = TypeAdapter(union).json_schema()
-    defs = schema.pop("$defs", {})
-    inlined: dict[str, Any] = _inline(schema, defs, ())
-    inlined["title"] = f"{provider.title} event"
-    return inlined
+    return _openapi.verified_event_responses()
 
 
-def _inline(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
-    if isinstance(node, list):
-        return [_inline(item, defs, seen) for item in node]
-    if not isinstance(node, dict):
-        return node
-    result: dict[str, Any] = {}
-    ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith(_DEFS):
-        name = ref.removeprefix(_DEFS)
-        # A recursive model would inline forever: its inner occurrence stays an open object.
-        result = {"title": name} if name in seen else _inline(defs[name], defs, (*seen, name))
-        node = {key: value for key, value in node.items() if key != "$ref"}
-    for key, value in node.items():
-        if key == "discriminator" and isinstance(value, dict):
-            # The mapping names $defs refs; with the variants inlined, the property suffices.
-            result[key] = {k: v for k, v in value.items() if k != "mapping"}
-        else:
-            result[key] = _inline(value, defs, seen)
-    return result
+def webhook_openapi(app: FastAPI) -> None:
+    """Make `app`'s OpenAPI document name the webhook schemas, for client generators.
+
+    Wraps ``app.openapi`` (FastAPI's way to extend the document) so that every operation
+    documented with `openapi_request_body` (the router's, and your own routes', however deeply
+    their routers are nested) refers to named components instead of inline schemas:
+
+    - each event model, and each model inside one, named after its provider
+      (``PulseJobCompleted``, ``ImgGoJobCompleted``, ``StruktrErrorInfo``);
+    - ``<Provider>Event``, the union, with ``discriminator.mapping`` from each event type to
+      its model;
+    - ``WebhookError``, ``WebhookProcessed`` and ``WebhookQueued`` for the answers.
+
+    A component name the app already uses for another schema is left alone, and the operations
+    that would need it keep their inline schemas, so the document stays valid. Calling it again
+    does nothing. Call it after assigning an ``app.openapi`` of your own, which it then wraps.
+    """
+    if not isinstance(app.openapi, _LinkedOpenAPI):
+        app.openapi = _LinkedOpenAPI(app.openapi)  # type: ignore[method-assign]
+
+
+class _LinkedOpenAPI:
+    """An ``app.openapi`` that names the webhook schemas of the document it wraps."""
+
+    def __init__(self, generate: Callable[[], dict[str, Any]]) -> None:
+        self._generate = generate
+        self._linked: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        document = self._generate()
+        if document is not self._linked:  # FastAPI caches it until the routes change
+            _openapi.link(document)
+            self._linked = document
+        return document
 
 
 def _endpoint(receiver: Receiver) -> Callable[[Request], Awaitable[Response]]:

@@ -194,6 +194,19 @@ def test_event_models_can_be_built_in_python(provider: str) -> None:
         assert built == parsed_sample(provider, event_type)
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_json_schema_requires_the_type_field(provider: str) -> None:
+    """Each event's JSON Schema requires its type field, which validation still fills in."""
+    field = TYPE_FIELD[provider]
+    for event_type, model in MODULES[provider].EVENT_TYPES.items():
+        schema = model.model_json_schema()
+        assert field in schema["required"], model
+        assert schema["properties"][field]["const"] == event_type
+        without = sample(provider, event_type)
+        del without[field]
+        assert model.model_validate(without).event_type == event_type
+
+
 def test_event_types_is_read_only() -> None:
     """`EVENT_TYPES` cannot be modified by a caller."""
     with pytest.raises(TypeError):

@@ -51,8 +51,28 @@ class WebhookModel(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
 
+def _require_type_field(schema: dict[str, Any], model: type[Any]) -> None:
+    """List an event's type field as required in its JSON Schema.
+
+    Each model gives its type field a default (its one value), so pydantic leaves it out of
+    ``required``; but every delivery carries it, and OpenAPI wants a discriminated union's
+    property required in every variant. Validation is unchanged: the schema only.
+    """
+    field = getattr(model, "type_field", None)
+    properties = schema.get("properties", {})
+    required = set(schema.get("required", ()))
+    if field in properties and field not in required:
+        schema["required"] = [name for name in properties if name == field or name in required]
+
+
 class EventModel(WebhookModel):
-    """Base of every typed event: adds `event_type`, the same attribute for every provider."""
+    """Base of every typed event: adds `event_type`, the same attribute for every provider.
+
+    Its JSON Schema lists the type field as required (a delivery always has it), although the
+    model fills it in when built in Python without it.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_require_type_field)
 
     #: The JSON field holding the provider's event type string (``"type"`` for Pulse).
     type_field: ClassVar[str] = "event"
