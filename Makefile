@@ -4,17 +4,23 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The demo needs only the core package (pydantic); everything else installs it and the extras.
+CORE := $(VENV)/.installed-core
+STAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck docs pytest bench clean
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(STAMP): $(CORE)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $@
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(BIN)/python examples/demo.py
 
 test: lint typecheck docs pytest
