@@ -1,13 +1,17 @@
-"""What the documentation shows agrees with the library: each provider's example payloads."""
+"""What the documentation shows agrees with the library: provider examples, the API reference."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import griffe
 import pytest
 
 from webhook_kit import providers, testing
@@ -97,3 +101,72 @@ def test_a_wrong_example_is_caught(tmp_path: Path) -> None:
     (example,) = examples_of(page)
     assert (example.event, example.intro) == ("batch.progress", "struktr's example:")
     assert example.payload != testing.sample("struktr", example.event)
+
+
+def exported_names() -> dict[str, set[str]]:
+    """Each name in the `__all__` of a public module -> every public path of the same object.
+
+    Read from the source by griffe, as mkdocstrings reads it: `webhook_kit.idempotency.MemoryStore`
+    and `webhook_kit.idempotency.memory.MemoryStore` are one class, documented once.
+    """
+    package = griffe.load("webhook_kit", search_paths=[str(ROOT / "src")], resolve_aliases=True)
+    modules, pending = [], [package]
+    while pending:
+        module = pending.pop()
+        if any(part.startswith("_") for part in module.path.split(".")):
+            continue
+        modules.append(module)
+        pending.extend(sub for sub in module.modules.values() if not sub.is_alias)
+    places: dict[str, set[str]] = {}
+    names: dict[str, str] = {}
+    for module in modules:
+        for name in module.exports or ():
+            member = module[name]
+            target = member.final_target.path if member.is_alias else member.path
+            places.setdefault(target, set()).add(f"{module.path}.{name}")
+            names[f"{module.path}.{name}"] = target
+    return {name: places[target] for name, target in names.items()}
+
+
+@pytest.fixture(scope="module")
+def reference_anchors(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """The ids of every heading mkdocstrings renders on the API reference page."""
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run(  # noqa: S603 - our own documentation build
+        [sys.executable, "-m", "mkdocs", "build", "--quiet", "--site-dir", str(site)],
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        check=True,
+        capture_output=True,
+    )
+    html = (site / "reference" / "index.html").read_text(encoding="utf-8")
+    return set(re.findall(r'id="(webhook_kit[^"]*)"', html))
+
+
+def test_every_public_name_is_in_the_api_reference(reference_anchors: set[str]) -> None:
+    """Each name of each public module's `__all__` has a heading on the reference page."""
+    missing = sorted(
+        name for name, places in exported_names().items() if not places & reference_anchors
+    )
+    assert missing == []
+
+
+def test_the_public_names_include_the_optional_modules() -> None:
+    """The names checked come from every public module, the optional integrations included."""
+    names = exported_names()
+    assert {
+        "webhook_kit.Receiver",
+        "webhook_kit.celery.CeleryDefer",
+        "webhook_kit.idempotency.redis.RedisStore",
+        "webhook_kit.idempotency.redis.AsyncRedisStore",
+        "webhook_kit.idempotency.sql.SQLStore",
+        "webhook_kit.deadletters.sql.SQLDeadLetters",
+        "webhook_kit.django.store.DjangoStore",
+        "webhook_kit.flask.webhook_blueprint",
+        "webhook_kit.fastapi.webhook_router",
+        "webhook_kit.django.webhook_urls",
+        "webhook_kit.testing.signed_delivery",
+    } <= set(names)
+    receiver = {"webhook_kit.Receiver", "webhook_kit.receiver.Receiver"}
+    assert names["webhook_kit.Receiver"] == receiver
+    assert not any("._" in name for name in names)
