@@ -1,4 +1,4 @@
-"""What the documentation shows agrees with the library: provider examples, the API reference."""
+"""What the documentation shows agrees with the library: examples, reference, diagram."""
 
 from __future__ import annotations
 
@@ -129,16 +129,22 @@ def exported_names() -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def reference_anchors(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    """The ids of every heading mkdocstrings renders on the API reference page."""
-    site = tmp_path_factory.mktemp("site")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation site, built as `make docs` builds it (without --strict)."""
+    directory = tmp_path_factory.mktemp("site")
     subprocess.run(  # noqa: S603 - our own documentation build
-        [sys.executable, "-m", "mkdocs", "build", "--quiet", "--site-dir", str(site)],
+        [sys.executable, "-m", "mkdocs", "build", "--quiet", "--site-dir", str(directory)],
         cwd=ROOT,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
         check=True,
         capture_output=True,
     )
+    return directory
+
+
+@pytest.fixture(scope="module")
+def reference_anchors(site: Path) -> set[str]:
+    """The ids of every heading mkdocstrings renders on the API reference page."""
     html = (site / "reference" / "index.html").read_text(encoding="utf-8")
     return set(re.findall(r'id="(webhook_kit[^"]*)"', html))
 
@@ -170,3 +176,15 @@ def test_the_public_names_include_the_optional_modules() -> None:
     receiver = {"webhook_kit.Receiver", "webhook_kit.receiver.Receiver"}
     assert names["webhook_kit.Receiver"] == receiver
     assert not any("._" in name for name in names)
+
+
+def test_the_pipeline_diagram_shows_every_status_of_the_table(site: Path) -> None:
+    """The receiver page's diagram names each status of its status table, drawn by mermaid."""
+    page = (DOCS / "receiver.md").read_text(encoding="utf-8")
+    (diagram,) = re.findall(r"^```mermaid\n(.*?)^```$", page, flags=re.M | re.S)
+    table = page[page.index("| situation | status | handlers run |") :].split("\n\n")[0]
+    statuses = {re.findall(r"\d{3}", row.split("|")[2])[0] for row in table.splitlines()[2:]}
+    assert statuses >= {"200", "400", "401", "405", "409", "413", "500", "503"}
+    assert statuses <= set(re.findall(r"\b[1-5]\d\d\b", diagram))
+    html = (site / "receiver" / "index.html").read_text(encoding="utf-8")
+    assert '<pre class="mermaid"><code>flowchart TD' in html
