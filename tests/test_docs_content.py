@@ -1,4 +1,4 @@
-"""What the documentation shows agrees with the library: examples, reference, diagram."""
+"""What the documentation shows agrees with the library: examples, reference, diagram, figures."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import griffe
 import pytest
+from benchmarks import plot
 
 from webhook_kit import providers, testing
 
@@ -176,6 +178,34 @@ def test_the_public_names_include_the_optional_modules() -> None:
     receiver = {"webhook_kit.Receiver", "webhook_kit.receiver.Receiver"}
     assert names["webhook_kit.Receiver"] == receiver
     assert not any("._" in name for name in names)
+
+
+def test_every_figure_of_the_performance_page_is_there_and_shown() -> None:
+    """Each figure `benchmarks.plot` draws is an SVG under docs/performance/, shown on the page."""
+    page = (DOCS / "performance.md").read_text(encoding="utf-8")
+    shown = re.findall(r"!\[[^\]]+\]\((performance/[\w-]+\.svg)\)", page)
+    assert sorted(shown) == sorted(f"performance/{name}.svg" for name in plot.CHARTS)
+    for figure in shown:
+        root = ElementTree.parse(DOCS / figure).getroot()  # noqa: S314 - our own file
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "python -m benchmarks.plot" in page  # how to draw them again
+
+
+def test_the_figures_are_drawn_from_the_saved_results() -> None:
+    """The committed figures are exactly what `python -m benchmarks.plot` draws from the results."""
+    for name, svg in plot.figures().items():
+        committed = (DOCS / "performance" / f"{name}.svg").read_text(encoding="utf-8")
+        assert committed == svg, f"docs/performance/{name}.svg: run python -m benchmarks.plot"
+
+
+def test_a_bar_is_as_long_as_its_value() -> None:
+    """Bars share one scale: a value twice another's draws a bar twice as long."""
+    bars = (plot.Bar("one", 1.0, "1", "floor"), plot.Bar("two", 2.0, "2", "ours"))
+    chart = plot.Chart("t", "s", "axis", (), (plot.Group("g", bars),))
+    root = ElementTree.fromstring(plot.render(chart))  # noqa: S314 - drawn just above
+    svg = "{http://www.w3.org/2000/svg}"
+    _page, one, two = (float(rect.get("width", "")) for rect in root.iter(f"{svg}rect"))
+    assert two == pytest.approx(2 * one)
 
 
 def test_the_pipeline_diagram_shows_every_status_of_the_table(site: Path) -> None:
