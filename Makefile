@@ -39,10 +39,13 @@ docs: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# The benchmarks of docs/performance.md; their figures go to benchmarks/results/, and the page's
+# plots (docs/performance/*.svg) are drawn again from them.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.verify
-	$(BIN)/python -m benchmarks.parse
-	$(BIN)/python benchmarks/stores.py
+	$(BIN)/python -m benchmarks.verify --save
+	$(BIN)/python -m benchmarks.parse --save
+	$(BIN)/python -m benchmarks.stores --save
+	$(BIN)/python -m benchmarks.plot
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis site

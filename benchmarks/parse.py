@@ -1,6 +1,7 @@
 """Parsing cost: typed events beside untyped `json.loads`, and a whole verify + parse.
 
-Run with ``make bench`` or ``.venv/bin/python -m benchmarks.parse``. For a struktr
+Run with ``make bench`` or ``.venv/bin/python -m benchmarks.parse`` (``--save`` keeps the figures
+in ``benchmarks/results/parse.json`` for ``benchmarks.plot``). For a struktr
 ``document.completed`` body at its documented size and padded to 64 KiB, prints microseconds per
 call and the ratio to ``json.loads`` for:
 
@@ -19,7 +20,9 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from typing import Any
 
+from benchmarks import results
 from benchmarks.verify import measure
 from webhook_kit import providers, testing
 from webhook_kit.events import struktr
@@ -68,16 +71,35 @@ def main() -> None:
     """Print one table per body."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=0.2, help="seconds per repeat")
+    parser.add_argument("--save", action="store_true", help="write benchmarks/results/parse.json")
     args = parser.parse_args()
+    saved: list[dict[str, Any]] = []
     for label, body in bodies().items():
         print(f"\n{label} struktr document.completed: µs per call (ratio)")
-        results = [(name, measure(func, args.budget) / 1000) for name, func in rows(body)]
-        loads = results[0][1]
-        for name, us in results[:3]:
+        timed = [(name, measure(func, args.budget) / 1000) for name, func in rows(body)]
+        loads = timed[0][1]
+        for name, us in timed[:3]:
             print(f"  {name:<52} {us:>9.2f} µs   {us / loads:5.2f}x json.loads")
-        floor = results[3][1]
-        for name, us in results[3:]:
+        floor = timed[3][1]
+        for name, us in timed[3:]:
             print(f"  {name:<52} {us:>9.2f} µs   {us / floor:5.2f}x floor")
+        size = f"{len(body)} B" if len(body) < 1024 else f"{round(len(body) / 1024)} KiB"
+        saved.append(
+            {
+                "body": size,
+                "rows": [
+                    {
+                        "name": name,
+                        "us": round(us, 3),
+                        "baseline": "json.loads" if index < 3 else "floor",
+                        "ratio": round(us / (loads if index < 3 else floor), 4),
+                    }
+                    for index, (name, us) in enumerate(timed)
+                ],
+            }
+        )
+    if args.save:
+        results.save("parse", {"unit": "µs per call", "bodies": saved})
 
 
 if __name__ == "__main__":

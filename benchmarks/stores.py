@@ -1,8 +1,9 @@
 """Idempotency store cost: claim + complete pairs per second, each store beside its raw client.
 
-Run with ``.venv/bin/python benchmarks/stores.py`` (about 40 s). For each backend it times the
-pair ``claim(new key)`` + ``complete(claim)`` through the store, and the same commands sent by
-hand through the raw client on one connection:
+Run with ``make bench`` or ``.venv/bin/python -m benchmarks.stores`` (about 40 s; ``--save`` keeps
+the figures in ``benchmarks/results/stores.json`` for ``benchmarks.plot``). For each backend it
+times the pair ``claim(new key)`` + ``complete(claim)`` through the store, and the same commands
+sent by hand through the raw client on one connection:
 
 - Redis: ``SET key value NX PX 60000 GET`` then ``EVALSHA`` of the store's complete script;
 - PostgreSQL, MariaDB, SQLite: the store's ``INSERT ... ON CONFLICT`` (MariaDB: ``ON DUPLICATE
@@ -37,6 +38,7 @@ import pymysql
 import redis
 import redis.asyncio
 
+from benchmarks import results
 from webhook_kit.idempotency import MemoryStore, SQLiteStore, store_key
 from webhook_kit.idempotency._sql import statements
 from webhook_kit.idempotency.redis import COMPLETE_SCRIPT, AsyncRedisStore, RedisStore
@@ -49,6 +51,7 @@ POSTGRES_DSN = os.environ.get(
 MARIADB_DSN = os.environ.get("WEBHOOK_KIT_MARIADB_DSN", "mysql://root@127.0.0.1:3306/test")
 LEASE, RETAIN = 60.0, 7 * 24 * 3600.0
 RUN = itertools.count()
+MEASURED: list[dict[str, Any]] = []  # one row per backend, for --save
 
 #: A timed pair: run `n` claim+complete pairs.
 Pairs = Callable[[int], None]
@@ -152,6 +155,9 @@ def compare(name: str, ours: Pairs, raw: Pairs, seconds: float, repeats: int) ->
         best_ours = max(best_ours, rate(ours, seconds))
     ratio = best_raw / best_ours
     print(f"| {name:<26} | {best_ours:>13,.0f} | {best_raw:>13,.0f} | {ratio:>5.2f} |", flush=True)
+    MEASURED.append(
+        {"name": name, "store": round(best_ours), "raw": round(best_raw), "ratio": round(ratio, 4)}
+    )
 
 
 def run_async(store: AsyncRedisStore, loop: asyncio.AbstractEventLoop) -> Pairs:
@@ -258,6 +264,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per row; the best counts")
+    parser.add_argument("--save", action="store_true", help="write benchmarks/results/stores.json")
     args = parser.parse_args()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     print("| backend                    | store pairs/s |   raw pairs/s | ratio |")
@@ -265,6 +272,8 @@ def main() -> None:
     bench_local(prefix, args.seconds, args.repeats)
     bench_redis(prefix, args.seconds, args.repeats)
     bench_sql(prefix, args.seconds, args.repeats)
+    if args.save:
+        results.save("stores", {"unit": "claim + complete pairs per second", "backends": MEASURED})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Verification cost: our verifiers beside the raw `hmac` floor and the peer libraries.
 
-Run with ``make bench`` (or ``.venv/bin/python -m benchmarks.verify``). For each body size it
-prints nanoseconds per successful verification and each row's ratio to the floor of its scheme:
+Run with ``make bench`` (or ``.venv/bin/python -m benchmarks.verify``; ``--save`` keeps the figures
+in ``benchmarks/results/verify.json`` for ``benchmarks.plot``). For each body size it prints
+nanoseconds per successful verification and each row's ratio to the floor of its scheme:
 ``hmac.digest`` + ``compare_digest`` for the hex schemes, and the incremental
 ``hmac.new(key, "id.timestamp.") / update(body) / digest`` + ``compare_digest`` for the
 timestamped schemes (Standard Webhooks and Stripe). The best of several repeats is reported.
@@ -17,11 +18,14 @@ import time
 import timeit
 from collections.abc import Callable
 from datetime import datetime, timezone
+from importlib.metadata import version
+from typing import Any
 
 import standardwebhooks
 import stripe
 import svix.webhooks
 
+from benchmarks import results
 from webhook_kit import HexHmacVerifier, StandardWebhooksVerifier
 
 SIZES = {"1 KiB": 1024, "64 KiB": 64 * 1024, "1 MiB": 1024 * 1024}
@@ -110,23 +114,47 @@ def measure(func: Callable[[], object], budget: float) -> float:
     return min(timer.repeat(repeat=5, number=number)) / number * 1e9
 
 
+#: Peer rows: the package whose installed version names the row in the saved figures.
+PEER_PACKAGES = {
+    "standardwebhooks 1.x": ("standardwebhooks", ""),
+    "svix": ("svix", ""),
+    "stripe WebhookSignature.verify_header": ("stripe", " verify_header"),
+}
+
+
+def label(name: str) -> str:
+    """The row's name as saved: a peer's with the version of the library measured."""
+    if name not in PEER_PACKAGES:
+        return name
+    package, suffix = PEER_PACKAGES[name]
+    return f"{package} {version(package)}{suffix}"
+
+
 def main() -> None:
     """Print one table per body size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=0.2, help="seconds per repeat")
+    parser.add_argument("--save", action="store_true", help="write benchmarks/results/verify.json")
     args = parser.parse_args()
-    for label, size in SIZES.items():
+    sizes: list[dict[str, Any]] = []
+    for size_label, size in SIZES.items():
         body = make_body(size)
-        print(f"\n{label} body: ns per verification (ratio to the scheme's floor)")
+        print(f"\n{size_label} body: ns per verification (ratio to the scheme's floor)")
         floors: dict[str, float] = {}
-        results: dict[str, float] = {}
+        measured: dict[str, float] = {}
+        rows: list[dict[str, Any]] = []
         for scheme, name, func in cases(body):
-            ns = results[name] = measure(func, args.budget)
+            ns = measured[name] = measure(func, args.budget)
             floors.setdefault(scheme, ns)
             print(f"  {name:<42} {ns:>12,.0f} ns   {ns / floors[scheme]:5.2f}x")
-        ours = results["webhook-kit StandardWebhooksVerifier"]
-        fastest_peer = min(ns for name, ns in results.items() if name in PEERS)
+            ratio = round(ns / floors[scheme], 4)
+            rows.append({"name": label(name), "scheme": scheme, "ns": round(ns), "ratio": ratio})
+        ours = measured["webhook-kit StandardWebhooksVerifier"]
+        fastest_peer = min(ns for name, ns in measured.items() if name in PEERS)
         print(f"  fastest peer / webhook-kit: {fastest_peer / ours:.2f}x")
+        sizes.append({"size": size_label, "rows": rows})
+    if args.save:
+        results.save("verify", {"unit": "ns per verification", "sizes": sizes})
 
 
 if __name__ == "__main__":

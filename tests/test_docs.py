@@ -1,17 +1,23 @@
-"""Every Python block in README.md and docs/ runs as written.
+"""Every Python block in README.md and docs/ runs as written, on its own.
 
-The blocks of one page run in order in one namespace, like a reader following along, from a
-fresh working directory with every provider's secret variable set. A block that cannot run on its
-own (it needs a server, or shows a signature rather than code) opts out with an HTML comment on
-the line before its fence, which the rendered page does not show::
+Each block runs alone, as a reader pasting it into a new file would run it: in a fresh module
+namespace, from an empty working directory, with the providers' secret variables set (the pages
+tell the reader to set them, and examples read them without a default, so that a deployment
+that forgot one fails at start-up instead of accepting forged deliveries). So a block that uses
+a name an earlier block defined fails. A block must not leave files in the working directory
+(examples keep their stores in a `tempfile.mkdtemp()` directory), and it runs twice, so that
+state kept from the first run (a delivery already recorded, a dead letter already there) cannot
+pass unnoticed.
+
+A block that cannot run on its own (it needs a server, or shows a signature rather than code) opts
+out with an HTML comment on the line before its fence, which the rendered page does not show::
 
     <!-- no-run: needs a PostgreSQL server -->
     ```python
     ...
 
-Keep opt-outs rare: prefer a block that runs. A page showing a fragment of a larger program gets
-the names the fragment assumes from `CONTEXT` below instead. A page of pytest tests (`PYTEST_PAGES`)
-runs as one test module, with webhook-kit's pytest plugin, and every test in it must pass.
+Keep opt-outs rare: prefer a block that runs. A page of pytest tests (`PYTEST_PAGES`) runs as one
+test module, with webhook-kit's pytest plugin, and every test in it must pass.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import os
 import re
 import sys
+import tempfile
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,32 +42,10 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 NO_RUN = re.compile(r"<!--\s*no-run:\s*(?P<reason>\S.*?)\s*-->")
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^`\n]*)$")
 
-_BODY = "body = json.dumps(testing.sample({!r}, {!r})).encode()"
-
-#: Names a page's fragments assume, defined before its first block runs.
-CONTEXT = {
-    "docs/idempotency.md": (
-        "from webhook_kit import testing\n"
-        "delivery_id = 'dlv_1'\n"
-        "event = testing.sample('struktr', 'document.completed')\n"
-        "def handle(event): pass\n"
-    ),
-    **{
-        f"docs/providers/{provider}.md": "import json\nfrom webhook_kit import testing\n"
-        + _BODY.format(provider, event_type)
-        for provider, event_type in [
-            ("struktr", "document.completed"),
-            ("file_conversion", "document.completed"),
-            ("imggo", "job.completed"),
-            ("docextract", "credits.low_balance"),
-            ("pulse", "job.completed"),
-        ]
-    },
-}
-
 #: Pages whose blocks, in order, are one module of pytest tests using the plugin's fixtures.
 PYTEST_PAGES = {"docs/testing.md"}
 
+#: The secret variables the pages tell a reader to set, with test values.
 SECRETS = {
     "STRUKTR_WEBHOOK_SECRET": "docs-struktr-secret",
     "FILE_CONVERSION_WEBHOOK_SECRET": "docs-file-conversion-secret",
@@ -81,7 +67,7 @@ class Block:
 
     @property
     def first_line(self) -> str:
-        """The block's first non-blank line, which names it in `PENDING_NO_RUN`."""
+        """The block's first non-blank line."""
         return next((line for line in self.code.splitlines() if line.strip()), "")
 
 
@@ -119,28 +105,37 @@ def skip_reason(block: Block) -> str | None:
     return block.no_run
 
 
-def run_page(blocks: list[Block], context: str) -> int:
-    """Run the page's runnable blocks in order in one fresh module; return how many ran."""
-    page = blocks[0].page
-    module = types.ModuleType("docs_" + re.sub(r"\W", "_", page))
-    sys.modules[module.__name__] = module  # pydantic resolves annotations through it
-    ran = 0
+def run_block(block: Block) -> None:
+    """Run `block` alone in a fresh module, as a reader pasting it into a new file would."""
+    name = "docs_" + re.sub(r"\W", "_", block.page) + f"_{block.line}"
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # pydantic resolves annotations through it
     try:
-        exec(compile(context, f"{page} (context)", "exec"), module.__dict__)  # noqa: S102
-        for block in blocks:
-            if skip_reason(block) is not None:
-                continue
-            # Line numbers in tracebacks point into the page.
-            source = "\n" * (block.line - 1) + block.code
-            flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-            code = compile(source, page, "exec", flags=flags, dont_inherit=True)
-            result = eval(code, module.__dict__)  # noqa: S307 - our own documentation
-            if inspect.isawaitable(result):  # a block using top-level await
-                asyncio.run(_awaited(result))
-            ran += 1
+        # Line numbers in tracebacks point into the page.
+        source = "\n" * (block.line - 1) + block.code
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        code = compile(source, block.page, "exec", flags=flags, dont_inherit=True)
+        result = eval(code, module.__dict__)  # noqa: S307 - our own documentation
+        if inspect.isawaitable(result):  # a block using top-level await
+            asyncio.run(_awaited(result))
     finally:
-        del sys.modules[module.__name__]
-    return ran
+        del sys.modules[name]
+
+
+def run_alone(block: Block, workdir: Path) -> None:
+    """Run `block` from the empty directory `workdir`; fail if it leaves a file there."""
+    previous = Path.cwd()
+    os.chdir(workdir)
+    try:
+        run_block(block)
+    finally:
+        os.chdir(previous)
+    left = sorted(path.name for path in workdir.iterdir())
+    if left:
+        raise AssertionError(
+            f"{block.page}:{block.line} left {left} in the working directory; "
+            "keep an example's files in a tempfile.mkdtemp() directory"
+        )
 
 
 async def _awaited(result: object) -> None:
@@ -148,21 +143,43 @@ async def _awaited(result: object) -> None:
 
 
 PAGES_WITH_CODE = [page for page in PAGES if blocks_of(page)]
+RUNNABLE = [
+    block
+    for page in PAGES
+    if name_of(page) not in PYTEST_PAGES
+    for block in blocks_of(page)
+    if skip_reason(block) is None
+]
 
 
-@pytest.mark.parametrize(
-    "page", [page for page in PAGES_WITH_CODE if name_of(page) not in PYTEST_PAGES], ids=name_of
-)
-def test_every_python_block_runs(
-    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def run_twice(block: Block, tmp_path: Path) -> None:
+    """Run `block` alone twice, each time from an empty directory of its own.
+
+    What the block creates with `tempfile` lands under `tmp_path` (which pytest cleans up), the
+    same place both times: a block that keeps state at a fixed temporary path meets it again on
+    its second run, as a reader running an example twice would.
+    """
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    previous = tempfile.tempdir
+    tempfile.tempdir = str(temporary)
+    try:
+        for run in ("first", "second"):
+            workdir = tmp_path / run
+            workdir.mkdir()
+            run_alone(block, workdir)
+    finally:
+        tempfile.tempdir = previous
+
+
+@pytest.mark.parametrize("block", RUNNABLE, ids=lambda block: f"{block.page}:{block.line}")
+def test_every_python_block_runs_on_its_own(
+    block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every Python block of the page runs without error, in order, asserts included."""
-    monkeypatch.chdir(tmp_path)  # examples may create their store files
+    """The block runs alone, twice, asserts included, with the secrets a reader is told to set."""
     for variable, value in SECRETS.items():
         monkeypatch.setenv(variable, value)
-    blocks = blocks_of(page)
-    ran = run_page(blocks, CONTEXT.get(name_of(page), ""))
-    assert ran + sum(skip_reason(block) is not None for block in blocks) == len(blocks)
+    run_twice(block, tmp_path)
 
 
 @pytest.mark.parametrize("name", sorted(PYTEST_PAGES))
@@ -189,6 +206,13 @@ def test_every_test_on_a_pytest_page_passes(
     assert outcomes["passed"] >= len(tests) > 0
 
 
+def test_examples_read_secrets_without_a_default() -> None:
+    """No page falls back to a made-up secret: a missing variable must fail, not fail open."""
+    fallback = re.compile(r"environ\.get\(\s*\"[A-Z_]*SECRET\"\s*,")
+    pages = [name_of(page) for page in PAGES if fallback.search(page.read_text(encoding="utf-8"))]
+    assert pages == []
+
+
 def test_the_pages_are_found_with_their_blocks() -> None:
     """README.md and the guides are collected, and their blocks are the fenced Python ones."""
     names = [name_of(page) for page in PAGES_WITH_CODE]
@@ -213,8 +237,44 @@ def test_a_block_opts_out_with_a_reason_in_a_comment(tmp_path: Path) -> None:
     assert [block.first_line for block in blocks] == ["raise SystemExit", "x = 1", "y = 2"]
 
 
-def test_a_failing_block_fails_the_page() -> None:
-    """A block that raises makes `run_page` raise, so a broken example cannot pass."""
+def test_a_failing_block_fails() -> None:
+    """A block that raises makes `run_block` raise, so a broken example cannot pass."""
     broken = Block("docs/broken.md", 1, "assert 1 == 2\n", None)
     with pytest.raises(AssertionError):
-        run_page([broken], "")
+        run_block(broken)
+
+
+def test_a_block_does_not_see_the_names_of_the_blocks_before_it(tmp_path: Path) -> None:
+    """A block using a name that only an earlier block of its page defines fails with NameError."""
+    page = tmp_path / "page.md"
+    page.write_text("```python\nstore = 1\n```\n\n```python\nassert store == 1\n```\n")
+    first, second = blocks_of(page, "page.md")
+    run_block(first)
+    with pytest.raises(NameError, match="store"):
+        run_block(second)
+
+
+def test_a_block_leaving_a_file_in_the_working_directory_fails(tmp_path: Path) -> None:
+    """A block that creates a file in its working directory (a store's file, say) fails."""
+    code = "from webhook_kit import SQLiteStore\nSQLiteStore('webhooks.sqlite3').purge()\n"
+    block = Block("docs/store.md", 1, code, None)
+    with pytest.raises(AssertionError, match=r"left \['webhooks.sqlite3'"):
+        run_alone(block, tmp_path)
+
+
+def test_a_block_keeping_state_at_a_fixed_temporary_path_fails_its_second_run(
+    tmp_path: Path,
+) -> None:
+    """A block whose store outlives it (a fixed file under the temp directory) fails on rerun."""
+    code = (
+        "import tempfile\n"
+        "from pathlib import Path\n"
+        "from webhook_kit import Receiver, SQLiteStore, testing\n"
+        "store = SQLiteStore(Path(tempfile.gettempdir()) / 'webhooks.sqlite3')\n"
+        "receiver = Receiver('imggo', secret='s', store=store)\n"
+        "outcome = receiver.handle(*testing.signed_delivery('imggo', 's', 'job.completed'))\n"
+        "assert outcome.body == {'status': 'processed'}, outcome.body\n"
+    )
+    block = Block("docs/rerun.md", 1, code, None)
+    with pytest.raises(AssertionError, match="duplicate"):
+        run_twice(block, tmp_path)

@@ -13,8 +13,8 @@ logger = logging.getLogger("webhook_kit")
 Receivers = Receiver | Mapping[str, Receiver] | Iterable[Receiver]
 """One receiver, several (each routed at its provider's name), or a URL segment -> receiver map."""
 
-#: Every standard method, so that the receiver, not the framework, answers 405 to all but POST.
 METHODS = ("POST", "GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+"""Every standard method, so that the receiver, not the framework, answers 405 to all but POST."""
 
 
 def by_segment(receivers: Receivers) -> dict[str, Receiver]:

@@ -182,6 +182,8 @@ STRUKTR = Provider(
     timestamp_header="X-Struktr-Timestamp",
     time_fields=_ENVELOPE_TIME,
 )
+"""struktr: `sha256=<hex>` in `X-Struktr-Signature`, delivery id in `X-Struktr-Delivery`."""
+
 FILE_CONVERSION = Provider(
     name="file_conversion",
     title="File Conversion System",
@@ -190,6 +192,8 @@ FILE_CONVERSION = Provider(
     event_types=file_conversion.EVENT_TYPES,
     time_fields=_ENVELOPE_TIME,
 )
+"""File Conversion System: bare hex in `X-Webhook-Signature`; no delivery id."""
+
 IMGGO = Provider(
     name="imggo",
     title="ImgGo",
@@ -197,6 +201,8 @@ IMGGO = Provider(
     parse=imggo.parse,
     event_types=imggo.EVENT_TYPES,
 )
+"""ImgGo: bare hex in `X-ImgGo-Signature`; a flat payload, no delivery id."""
+
 DOCEXTRACT = Provider(
     name="docextract",
     title="DocExtract",
@@ -212,6 +218,8 @@ DOCEXTRACT = Provider(
         "webhook.test": ("data", "timestamp"),
     },
 )
+"""DocExtract: bare hex in `X-DocExtract-Signature`; no delivery id, no envelope time."""
+
 PULSE = Provider(
     name="pulse",
     title="Pulse",
@@ -222,6 +230,7 @@ PULSE = Provider(
     delivery_id_signed=True,
     time_fields=_ENVELOPE_TIME,
 )
+"""Pulse: Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`)."""
 
 PROVIDERS: Mapping[str, Provider] = {
     provider.name: provider for provider in (STRUKTR, FILE_CONVERSION, IMGGO, DOCEXTRACT, PULSE)
