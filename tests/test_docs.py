@@ -218,9 +218,9 @@ def test_the_pages_are_found_with_their_blocks() -> None:
     names = [name_of(page) for page in PAGES_WITH_CODE]
     assert "README.md" in names
     assert {"docs/receiver.md", "docs/cli.md", "docs/index.md", "docs/security.md"} <= set(names)
-    (receiver,) = blocks_of(ROOT / "docs" / "receiver.md")
-    assert receiver.first_line == "import os"
-    assert receiver.no_run is None
+    receiver = blocks_of(ROOT / "docs" / "receiver.md")
+    assert receiver[0].first_line == "import os"
+    assert [block.no_run is None for block in receiver] == [True, False, True, True]
 
 
 def test_a_block_opts_out_with_a_reason_in_a_comment(tmp_path: Path) -> None:

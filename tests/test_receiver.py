@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.receiving import CLIENTS, SECRETS, Post
-from webhook_kit import UnknownEvent, providers, testing
+from webhook_kit import StandardWebhooksVerifier, UnknownEvent, providers, testing
 from webhook_kit.idempotency import MemoryStore, SQLiteStore, store_key
 from webhook_kit.idempotency.redis import RedisStore
 from webhook_kit.receiver import Receiver
@@ -393,3 +394,64 @@ def test_a_store_without_multi_key_claims_is_refused_where_needed() -> None:
         Receiver("struktr", secret="s", store=_SingleKeyStore())  # type: ignore[arg-type]
     for name in ("pulse", "imggo"):
         Receiver(name, secret=SECRETS[name], store=_SingleKeyStore())  # type: ignore[arg-type]
+
+
+def test_tolerance_reaches_the_verifier(client_factory: Any, store: Any) -> None:
+    """`Receiver(..., tolerance=30)` refuses a Pulse delivery signed 60 s ago (300 s would not)."""
+    delivery = testing.signed_delivery(
+        "pulse", SECRETS["pulse"], "job.completed", now=time.time() - 60
+    )
+    strict = client_factory(Receiver("pulse", secret=SECRETS["pulse"], store=store, tolerance=30))
+    reply = strict(*delivery)
+    assert (reply.status, reply.body["error"]) == (401, "timestamp_out_of_tolerance")
+    assert "outside the 30 s tolerance" in reply.body["message"]
+    default = client_factory(Receiver("pulse", secret=SECRETS["pulse"], store=store))
+    assert default(*delivery).status == 200
+
+
+def test_encoding_reaches_the_verifier(client_factory: Any, store: Any) -> None:
+    """`Receiver(..., encoding="hex")` verifies the hex signatures of Pulse's sample code."""
+    signer = StandardWebhooksVerifier("plain-pulse-secret", encoding="hex")
+    body = json.dumps(testing.sample("pulse", "job.completed")).encode()
+    headers = signer.sign(body)
+    receiver = Receiver("pulse", secret="plain-pulse-secret", store=store, encoding="hex")
+    assert client_factory(receiver)(body, headers).status == 200
+    base64 = Receiver("pulse", secret=SECRETS["pulse"], store=store)
+    assert client_factory(base64)(body, headers).body["error"] == "malformed_header"
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "says"),
+    [
+        *[
+            (name, {"tolerance": 60}, "max_age= refuses")
+            for name in ("struktr", "file_conversion", "docextract")
+        ],
+        ("imggo", {"tolerance": 60}, "carry no signed time"),
+        *[
+            (name, {"encoding": "hex"}, "fixes its whole scheme")
+            for name in providers.PROVIDERS
+            if name != "pulse"
+        ],
+    ],
+)
+def test_a_verifier_option_the_scheme_lacks_is_a_type_error(
+    name: str, options: dict[str, Any], says: str
+) -> None:
+    """An option the provider's signature scheme does not have fails at construction, naming it."""
+    [option] = options
+    with pytest.raises(TypeError, match=f"take no {option}= option") as raised:
+        Receiver(name, secret=SECRETS[name], **options)
+    assert says in str(raised.value)
+
+
+def test_a_provider_lists_the_verifier_options_it_takes() -> None:
+    """A custom provider passes the options it declares on to its verifier, and names them."""
+    acme = dataclasses.replace(
+        providers.PULSE, name="acme", title="Acme", verifier_options=("tolerance",)
+    )
+    assert Receiver(acme, secret=SECRETS["pulse"], tolerance=5).verifier.tolerance == 5
+    with pytest.raises(
+        TypeError, match="Acme signatures take no encoding= option; they take tolerance="
+    ):
+        Receiver(acme, secret=SECRETS["pulse"], encoding="hex")

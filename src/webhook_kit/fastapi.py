@@ -15,8 +15,8 @@ union as the request body, the signature headers as parameters and every answer;
 `webhook_openapi` to turn the inline schemas into named components that client generators use.
 
 `verified_event` is for your own endpoint: a dependency that checks the size and signature,
-parses the body and hands you the typed event. It does not deduplicate or run handlers; that is
-the router's job (see ``docs/fastapi.md``).
+parses the body and hands you the typed event (type checkers see the provider's event union).
+It does not deduplicate or run handlers; that is the router's job (see ``docs/fastapi.md``).
 
 Bodies are read as raw bytes, streamed, and refused with 413 as soon as they are known to be over
 the receiver's limit: a declared Content-Length before reading anything, otherwise one chunk past
@@ -41,7 +41,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 from . import _openapi
 from ._adapters import Receivers, by_segment, content_length, refused
 from .errors import PayloadTooLargeError, WebhookError
-from .providers import Provider, get
+from .events import InvalidEvent, UnknownEvent
+from .providers import EventT, Provider, get
 from .receiver import Outcome, Receiver
 
 __all__ = [
@@ -101,8 +102,14 @@ _DESCRIPTION = (
 )
 
 
-def verified_event(receiver: Receiver) -> Callable[[Request], Awaitable[Any]]:
+def verified_event(
+    receiver: Receiver[EventT],
+) -> Callable[[Request], Awaitable[EventT | UnknownEvent | InvalidEvent]]:
     """Return a dependency that gives your endpoint the verified, typed event of a request.
+
+    For a ``Receiver[struktr.StruktrEvent]`` (``Receiver("struktr", ...)``) the dependency
+    returns a ``struktr.StruktrEvent | UnknownEvent | InvalidEvent``, to annotate the endpoint's
+    parameter with (`InvalidEvent` only comes with ``invalid_payloads="accept"``).
 
     It checks the body size, verifies the signature with the receiver's secret(s), parses the
     body into the provider's model (or `UnknownEvent`) and checks the event header. On failure
@@ -117,7 +124,7 @@ def verified_event(receiver: Receiver) -> Callable[[Request], Awaitable[Any]]:
     Retry-After if it could not be recorded).
     """
 
-    async def dependency(request: Request) -> Any:
+    async def dependency(request: Request) -> EventT | UnknownEvent | InvalidEvent:
         try:
             body = await _read_body(receiver, request)
             # Starlette's cache of the body, so the endpoint can still `await request.body()`.

@@ -11,6 +11,9 @@ receiver, the adapters, the test kit) treats them all alike::
 Define your own with the same building blocks: a verifier factory, a `parse` function (see
 `webhook_kit.events.make_parser`) and, if the sender has one, the header carrying a unique
 delivery id.
+
+A provider is generic in the union of its event models (``Provider[struktr.StruktrEvent]``), so
+that type checkers know what `parse` returns and which handler each `Receiver.on` takes.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Generic, cast
 
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
+from typing_extensions import TypeVar
 
 from ._headers import HeadersLike, get_header
 from .errors import PayloadError
@@ -40,19 +44,22 @@ __all__ = [
     "get",
 ]
 
+EventT = TypeVar("EventT", default=Any)
+"""The union of one provider's event models; `Any` where the type checker does not know it."""
+
 
 @dataclass(frozen=True)
-class Provider:
+class Provider(Generic[EventT]):
     """Everything webhook-kit needs to know about one webhook sender."""
 
     #: A lower-case slug, used in URLs, store keys and logs: ``"struktr"``.
     name: str
     #: The human name: ``"File Conversion System"``.
     title: str
-    #: Builds a verifier from one secret or a rotation list.
+    #: Builds a verifier from one secret or a rotation list (and the `verifier_options`).
     make_verifier: Callable[[Secret | Sequence[Secret]], Verifier] = field(repr=False)
     #: Validates raw body bytes into a typed event (or `UnknownEvent`); raises `PayloadError`.
-    parse: Callable[[Body], Any] = field(repr=False)
+    parse: Callable[[Body], EventT | UnknownEvent] = field(repr=False)
     #: Event type string -> model class, for every event this provider documents.
     event_types: Mapping[str, type[Any]] = field(repr=False)
     #: Headers holding a unique id per delivery, reused on retries (the first present wins).
@@ -69,10 +76,38 @@ class Provider:
     #: type): a path of field names, such as ``("timestamp",)`` or ``("data", "completed_at")``.
     #: Empty when the provider's bodies carry no time every event has (`Receiver` ``max_age``).
     time_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    #: The keyword options `make_verifier` takes besides the secret, which `Receiver` passes on
+    #: (Pulse's ``tolerance`` and ``encoding``). Empty when the provider fixes its whole scheme.
+    verifier_options: tuple[str, ...] = ()
 
-    def verifier(self, secret: Secret | Sequence[Secret]) -> Verifier:
-        """Return this provider's verifier for `secret` (one secret, or several for rotation)."""
-        return self.make_verifier(secret)
+    def verifier(self, secret: Secret | Sequence[Secret], **options: Any) -> Verifier:
+        """Return this provider's verifier for `secret` (one secret, or several for rotation).
+
+        `options` are the scheme's own (``tolerance=60`` for Pulse); one the scheme does not have
+        raises `TypeError`, naming the ones it has.
+        """
+        unknown = [name for name in options if name not in self.verifier_options]
+        if unknown:
+            raise TypeError(self._no_such_options(unknown))
+        if not options:
+            return self.make_verifier(secret)
+        # The options it lists are keyword arguments `make_verifier` takes besides the secret.
+        return cast("Callable[..., Verifier]", self.make_verifier)(secret, **options)
+
+    def _no_such_options(self, unknown: Sequence[str]) -> str:
+        """Say which options the scheme lacks, which it has, and what to use for freshness."""
+        message = f"{self.title} signatures take no " + " or ".join(f"{n}=" for n in unknown)
+        if self.verifier_options:
+            message += " option; they take " + ", ".join(f"{n}=" for n in self.verifier_options)
+        else:
+            message += " option: the provider fixes its whole scheme"
+        if "tolerance" in unknown:
+            message += f". {self.title} signs no timestamp header" + (
+                ", but max_age= refuses deliveries whose signed body is older"
+                if self.time_fields
+                else " and its bodies carry no signed time: see 'Replays' in docs/security.md"
+            )
+        return message
 
     def delivery_key(self, body: Body, headers: HeadersLike) -> str:
         """Return the id that is the same for every retry of one delivery, and only for it.
@@ -142,7 +177,7 @@ class Provider:
         secret: Secret | Sequence[Secret] | None = None,
         verifier: Verifier | None = None,
         now: Now | None = None,
-    ) -> Any:
+    ) -> EventT | UnknownEvent:
         """Verify a raw delivery and return its typed event: the one call from request to model.
 
         Pass a `verifier` built once with `verifier()` on hot paths; `secret` builds one per call.
@@ -171,7 +206,7 @@ def _digest(body: Body) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-STRUKTR = Provider(
+STRUKTR: Provider[struktr.StruktrEvent] = Provider(
     name="struktr",
     title="struktr",
     make_verifier=partial(HexHmacVerifier, header="X-Struktr-Signature", prefix="sha256="),
@@ -184,7 +219,7 @@ STRUKTR = Provider(
 )
 """struktr: `sha256=<hex>` in `X-Struktr-Signature`, delivery id in `X-Struktr-Delivery`."""
 
-FILE_CONVERSION = Provider(
+FILE_CONVERSION: Provider[file_conversion.FileConversionEvent] = Provider(
     name="file_conversion",
     title="File Conversion System",
     make_verifier=partial(HexHmacVerifier, header="X-Webhook-Signature"),
@@ -194,7 +229,7 @@ FILE_CONVERSION = Provider(
 )
 """File Conversion System: bare hex in `X-Webhook-Signature`; no delivery id."""
 
-IMGGO = Provider(
+IMGGO: Provider[imggo.ImgGoEvent] = Provider(
     name="imggo",
     title="ImgGo",
     make_verifier=partial(HexHmacVerifier, header="X-ImgGo-Signature"),
@@ -203,7 +238,7 @@ IMGGO = Provider(
 )
 """ImgGo: bare hex in `X-ImgGo-Signature`; a flat payload, no delivery id."""
 
-DOCEXTRACT = Provider(
+DOCEXTRACT: Provider[docextract.DocExtractEvent] = Provider(
     name="docextract",
     title="DocExtract",
     make_verifier=partial(HexHmacVerifier, header="X-DocExtract-Signature"),
@@ -220,7 +255,7 @@ DOCEXTRACT = Provider(
 )
 """DocExtract: bare hex in `X-DocExtract-Signature`; no delivery id, no envelope time."""
 
-PULSE = Provider(
+PULSE: Provider[pulse.PulseEvent] = Provider(
     name="pulse",
     title="Pulse",
     make_verifier=StandardWebhooksVerifier,
@@ -229,6 +264,7 @@ PULSE = Provider(
     delivery_id_headers=("webhook-id", "svix-id"),
     delivery_id_signed=True,
     time_fields=_ENVELOPE_TIME,
+    verifier_options=("tolerance", "encoding"),
 )
 """Pulse: Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`)."""
 

@@ -5,6 +5,9 @@ idempotency claim -> dispatch to the handlers -> complete (or release on failure
 translate their framework's request into `Receiver.handle` (or `handle_async`) and the `Outcome`
 back into a response.
 
+Dispatch runs the handlers of the event's type, then the `on_any` ones; when one raises, the
+`on_error` hooks get the event and the exception before the failure is answered.
+
 A verified body that fails validation (schema drift: the provider changed its payload) follows
 the receiver's `invalid_payloads` policy. ``"reject"`` (the default) answers 400 and, with
 ``dead_letters=``, records the raw delivery first, so that `webhook_kit.replay` can
@@ -21,6 +24,7 @@ The status codes tell the provider what to do next:
 situation                                              status  handlers run
 =====================================================  ======  ==============
 new delivery, handlers succeeded                       200     once
+new delivery, no handler for its event type            200     none (``handlers=0`` logged)
 duplicate of a processed delivery                      200     no
 duplicate while the first is still being processed     409     no (Retry-After)
 missing or invalid signature, stale timestamp          401     no
@@ -49,9 +53,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast, overload
+
+from typing_extensions import TypedDict, TypeVar, Unpack
 
 from ._headers import HeadersLike
+from ._on import On
 from .deadletters import DeadLetter, DeadLetterStore
 from .defer import Defer, QueuedDelivery, keep_headers, kept_header_names
 from .errors import (
@@ -74,20 +81,37 @@ from .idempotency import (
     StoreKey,
     store_key,
 )
-from .providers import Provider, get
+from .providers import EventT, Provider, get
 from .signatures import Body, Now, Secret, _seconds
 
-__all__ = ["DEFAULT_MAX_BODY_SIZE", "Handler", "InvalidPayloads", "Outcome", "Receiver"]
+if TYPE_CHECKING:
+    from .events import docextract, file_conversion, imggo, pulse, struktr
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "ErrorHook",
+    "Handler",
+    "InvalidPayloads",
+    "Outcome",
+    "Receiver",
+]
 
 logger = logging.getLogger("webhook_kit")
 
 DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 """10 MiB: far above any documented payload, far below what would strain a worker."""
 
-Handler = Callable[[Any], "Awaitable[None] | None"]
-"""A function (or coroutine function) that takes one typed event."""
+_T = TypeVar("_T", default=Any)
 
-H = TypeVar("H", bound=Handler)
+Handler: TypeAlias = Callable[[_T], "Awaitable[None] | None"]
+"""A function (or coroutine function) taking one event (``Handler[struktr.DocumentFailed]``)."""
+
+ErrorHook: TypeAlias = Callable[[_T, Exception], "Awaitable[None] | None"]
+"""A function (or coroutine function) given an event and the exception its handler raised."""
+
+_UnknownHandler = TypeVar("_UnknownHandler", bound=Handler[UnknownEvent])
+_InvalidHandler = TypeVar("_InvalidHandler", bound=Handler[InvalidEvent])
+_R = TypeVar("_R", bound="Awaitable[None] | None")
 
 InvalidPayloads: TypeAlias = Literal["reject", "accept"]
 """What a receiver does with a verified body that fails validation: see `Receiver`."""
@@ -147,10 +171,32 @@ class _Delivery:
     event: Any = None
     #: Set when the body failed validation (whatever the policy), for the log line.
     invalid: InvalidEvent | None = None
+    #: How many handlers its event type has, once dispatched (``handlers=`` in the log line).
+    handlers: int | None = None
 
 
-class Receiver:
+class _Options(TypedDict, total=False):
+    """The keyword options of `Receiver` besides `secret`, for its overloads."""
+
+    store: IdempotencyStore | AsyncIdempotencyStore | None
+    max_body_size: int
+    lease: float
+    retain: float
+    retry_after: int
+    defer: Defer | None
+    dead_letters: DeadLetterStore | None
+    invalid_payloads: InvalidPayloads
+    max_age: float | None
+    tolerance: int | None
+    encoding: Literal["base64", "hex"] | None
+
+
+class Receiver(On[EventT]):
     """Verifies, parses, deduplicates and dispatches one provider's deliveries.
+
+    A receiver is generic in its provider's event union: ``Receiver("struktr", ...)`` is a
+    ``Receiver[struktr.StruktrEvent]``, and type checkers check each handler registered with
+    `on` against the model of its event type (see "Typed handlers" in ``docs/receiver.md``).
 
     Without a `store` there is no deduplication: every delivery, retries included, runs the
     handlers. Configure a store (`SQLiteStore` on one host) for exactly-once handling.
@@ -171,11 +217,65 @@ class Receiver:
     resent with a made-up id is a duplicate. With `max_age` (seconds), a delivery whose signed
     body says it is older than that is refused with 401, so a capture cannot be replayed once
     its record has expired either; `retain` must then be longer than `max_age`.
+
+    `tolerance` and `encoding` go to the provider's signature verifier, for a scheme that has
+    them (Pulse's Standard Webhooks: seconds the signed timestamp may be off, ``"base64"`` or
+    ``"hex"``); passing one to a provider whose scheme lacks it raises `TypeError`.
     """
 
+    # One overload per built-in provider name: its receiver knows the provider's event types.
+    @overload
+    def __init__(
+        self: Receiver[struktr.StruktrEvent],
+        provider: Literal["struktr"],
+        *,
+        secret: Secret | Sequence[Secret],
+        **options: Unpack[_Options],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Receiver[file_conversion.FileConversionEvent],
+        provider: Literal["file_conversion"],
+        *,
+        secret: Secret | Sequence[Secret],
+        **options: Unpack[_Options],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Receiver[imggo.ImgGoEvent],
+        provider: Literal["imggo"],
+        *,
+        secret: Secret | Sequence[Secret],
+        **options: Unpack[_Options],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Receiver[docextract.DocExtractEvent],
+        provider: Literal["docextract"],
+        *,
+        secret: Secret | Sequence[Secret],
+        **options: Unpack[_Options],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Receiver[pulse.PulseEvent],
+        provider: Literal["pulse"],
+        *,
+        secret: Secret | Sequence[Secret],
+        **options: Unpack[_Options],
+    ) -> None: ...
+    # A `Provider[E]` makes a `Receiver[E]`; a name known only at run time a `Receiver[Any]`.
+    @overload
     def __init__(
         self,
-        provider: Provider | str,
+        provider: Provider[EventT] | str,
+        *,
+        secret: Secret | Sequence[Secret],
+        **options: Unpack[_Options],
+    ) -> None: ...
+    def __init__(
+        self,
+        provider: Provider[EventT] | str,
         *,
         secret: Secret | Sequence[Secret],
         store: IdempotencyStore | AsyncIdempotencyStore | None = None,
@@ -187,6 +287,8 @@ class Receiver:
         dead_letters: DeadLetterStore | None = None,
         invalid_payloads: InvalidPayloads = "reject",
         max_age: float | None = None,
+        tolerance: int | None = None,
+        encoding: Literal["base64", "hex"] | None = None,
     ) -> None:
         if max_body_size <= 0:
             raise ValueError("max_body_size must be a positive number of bytes")
@@ -194,8 +296,11 @@ class Receiver:
             raise ValueError(
                 f"invalid_payloads must be 'reject' or 'accept', not {invalid_payloads!r}"
             )
-        self.provider = get(provider) if isinstance(provider, str) else provider
-        self.verifier = self.provider.verifier(secret)
+        self.provider: Provider[EventT] = get(provider) if isinstance(provider, str) else provider
+        options = {"tolerance": tolerance, "encoding": encoding}
+        self.verifier = self.provider.verifier(
+            secret, **{name: value for name, value in options.items() if value is not None}
+        )
         self.store = store
         self.max_body_size = max_body_size
         self.lease = lease
@@ -205,6 +310,8 @@ class Receiver:
         self._handlers: dict[str, list[Handler]] = {}
         self._unknown: list[Handler] = []
         self._invalid: list[Handler] = []
+        self._any: list[Handler] = []
+        self._error_hooks: list[ErrorHook] = []
         self.dead_letters = dead_letters
         self.invalid_payloads: InvalidPayloads = invalid_payloads
         self.defer = defer
@@ -255,29 +362,14 @@ class Receiver:
             )
         return seconds
 
-    # Registration
+    # Registration (`on`, typed per provider and event type, comes from `On`)
 
-    def on(self, event_type: str) -> Callable[[H], H]:
-        """Register a handler for one event type; it receives exactly that type's model."""
-        if event_type not in self.provider.event_types:
-            known = ", ".join(self.provider.event_types)
-            raise ValueError(
-                f"{self.provider.title} has no {event_type!r} event; known: {known}. "
-                "Use on_unknown for event types the library does not model yet."
-            )
-
-        def register(handler: H) -> H:
-            self._handlers.setdefault(event_type, []).append(handler)
-            return handler
-
-        return register
-
-    def on_unknown(self, handler: H) -> H:
+    def on_unknown(self, handler: _UnknownHandler) -> _UnknownHandler:
         """Register a handler for event types the library does not know (an `UnknownEvent`)."""
         self._unknown.append(handler)
         return handler
 
-    def on_invalid(self, handler: H) -> H:
+    def on_invalid(self, handler: _InvalidHandler) -> _InvalidHandler:
         """Register a handler for verified bodies that fail validation (an `InvalidEvent`).
 
         It runs only with ``invalid_payloads="accept"``; the receiver then answers 200 once it
@@ -286,8 +378,31 @@ class Receiver:
         self._invalid.append(handler)
         return handler
 
+    def on_any(
+        self, handler: Callable[[EventT | UnknownEvent | InvalidEvent], _R]
+    ) -> Callable[[EventT | UnknownEvent | InvalidEvent], _R]:
+        """Register a handler for every event, run after the handlers of its type.
+
+        It gets typed, unknown and accepted invalid events alike, and fails the delivery like
+        any handler if it raises. It does not count in the log line's ``handlers=``.
+        """
+        self._any.append(handler)
+        return handler
+
+    def on_error(
+        self, hook: Callable[[EventT | UnknownEvent | InvalidEvent, Exception], _R]
+    ) -> Callable[[EventT | UnknownEvent | InvalidEvent, Exception], _R]:
+        """Register a hook given the event and the exception when one of its handlers raises.
+
+        For alerting: it runs before the delivery is answered 500 (or, in a worker, before the
+        exception goes back to the queue, which may retry it or bury it in the dead letters).
+        An exception inside the hook is logged and never replaces the handler's.
+        """
+        self._error_hooks.append(hook)
+        return hook
+
     def handlers_for(self, event: Any) -> list[Handler]:
-        """The handlers `event` goes to, in registration order."""
+        """The handlers registered for `event`'s type, in registration order (not `on_any`'s)."""
         if isinstance(event, UnknownEvent):
             return self._unknown
         if isinstance(event, InvalidEvent):
@@ -329,7 +444,7 @@ class Receiver:
         keys = self.provider.delivery_keys(body, headers)
         delivery.also = tuple(store_key(name, key) for key in keys[1:])
         try:
-            event = self.provider.parse(body)
+            event: Any = self.provider.parse(body)
             delivery.event, delivery.event_type = event, event.event_type
             self.provider.check_event_header(event, headers)
         except PayloadError as exc:
@@ -450,7 +565,7 @@ class Receiver:
             level = logging.WARNING
         else:
             level = logging.INFO
-        extra = ""
+        extra = "" if delivery.handlers is None else f" handlers={delivery.handlers}"
         if delivery.invalid is not None:  # schema drift: say where, never what
             level = max(level, logging.WARNING)
             paths = delivery.invalid.paths
@@ -489,7 +604,9 @@ class Receiver:
         except WebhookError as exc:
             return self._log(delivery, self._failure(exc), exc)
 
-    def verified_event(self, body: Body, headers: HeadersLike) -> Any:
+    def verified_event(
+        self, body: Body, headers: HeadersLike
+    ) -> EventT | UnknownEvent | InvalidEvent:
         """Verify and parse one delivery as `handle` does, without the store or the handlers.
 
         For endpoints that are their own handler (`webhook_kit.fastapi.verified_event`).
@@ -503,10 +620,10 @@ class Receiver:
             self._admit("POST", body, headers, delivery)
         except _Rejected as rejected:
             if self.invalid_payloads == "accept":
-                return delivery.invalid
+                return cast("InvalidEvent", delivery.invalid)
             self._keep(body, headers, delivery, rejected.error)
             raise rejected.error from None
-        return delivery.event
+        return cast("EventT | UnknownEvent", delivery.event)
 
     def _submit(self, body: Body, headers: HeadersLike) -> Outcome:
         """Queue a verified delivery: 202 once accepted; the defer raises if it was not."""
@@ -542,14 +659,20 @@ class Receiver:
         return Outcome(200, {"status": "processed"})
 
     def _dispatch(self, delivery: _Delivery) -> None:
+        """Run the event's handlers, then the `on_any` ones; the first exception stops them."""
         event = delivery.event
-        for handler in self.handlers_for(event):
+        handlers = self.handlers_for(event)
+        delivery.handlers = len(handlers)
+        for handler in [*handlers, *self._any]:
             try:
-                result = handler(event)
-                if inspect.isawaitable(result):
-                    asyncio.run(_awaited(result))
+                _run(handler, event)
             except Exception as exc:
                 self._handler_failed(handler, delivery)
+                for hook in self._error_hooks:
+                    try:
+                        _run(hook, event, exc)
+                    except Exception:
+                        self._hook_failed(hook, delivery)
                 raise _HandlerFailed(exc) from exc
 
     def _handler_failed(self, handler: Handler, delivery: _Delivery) -> None:
@@ -558,6 +681,17 @@ class Receiver:
             "webhook handler %s raised: provider=%s event=%s key=%s "
             "(released: the sender's retry runs it again)",
             _name(handler),
+            self.provider.name,
+            delivery.event_type,
+            delivery.key,
+        )
+
+    def _hook_failed(self, hook: ErrorHook, delivery: _Delivery) -> None:
+        """Log an `on_error` hook's own exception; the handler's is still the one raised."""
+        logger.exception(
+            "webhook on_error hook %s raised: provider=%s event=%s key=%s "
+            "(the handler's exception is reported as before)",
+            _name(hook),
             self.provider.name,
             delivery.event_type,
             delivery.key,
@@ -643,18 +777,38 @@ class Receiver:
         return Outcome(200, {"status": "processed"})
 
     async def _dispatch_async(self, delivery: _Delivery) -> None:
+        """`_dispatch` on the event loop: coroutine functions awaited, others in threads."""
         event = delivery.event
-        for handler in self.handlers_for(event):
+        handlers = self.handlers_for(event)
+        delivery.handlers = len(handlers)
+        for handler in [*handlers, *self._any]:
             try:
-                if inspect.iscoroutinefunction(handler):
-                    await handler(event)
-                else:
-                    result = await asyncio.to_thread(handler, event)
-                    if inspect.isawaitable(result):
-                        await result
+                await _run_async(handler, event)
             except Exception as exc:
                 self._handler_failed(handler, delivery)
+                for hook in self._error_hooks:
+                    try:
+                        await _run_async(hook, event, exc)
+                    except Exception:
+                        self._hook_failed(hook, delivery)
                 raise _HandlerFailed(exc) from exc
+
+
+def _run(function: Callable[..., Awaitable[None] | None], *args: Any) -> None:
+    """Call a handler or hook; run a coroutine it returns to completion on a private loop."""
+    result = function(*args)
+    if inspect.isawaitable(result):
+        asyncio.run(_awaited(result))
+
+
+async def _run_async(function: Callable[..., Awaitable[None] | None], *args: Any) -> None:
+    """Await a coroutine function; run any other function in a worker thread."""
+    if inspect.iscoroutinefunction(function):
+        await function(*args)
+    else:
+        result = await asyncio.to_thread(function, *args)
+        if inspect.isawaitable(result):
+            await result
 
 
 async def _awaited(result: Awaitable[None]) -> None:
@@ -695,5 +849,5 @@ def _bytes(body: Body) -> bytes:
     return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
 
 
-def _name(handler: Handler) -> str:
+def _name(handler: Callable[..., object]) -> str:
     return getattr(handler, "__qualname__", repr(handler))
