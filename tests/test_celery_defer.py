@@ -23,9 +23,9 @@ from webhook_kit import SQLiteStore, providers, testing
 from webhook_kit._headers import get_header
 from webhook_kit.celery import CeleryDefer, DeadLetteredError
 from webhook_kit.deadletters import SQLiteDeadLetters
-from webhook_kit.defer import Defer, QueuedDelivery, keep_headers
+from webhook_kit.defer import QueuedDelivery, keep_headers
 from webhook_kit.errors import QueueUnavailableError
-from webhook_kit.receiver import Receiver
+from webhook_kit.receiver import Defer, Receiver
 
 
 class ListDefer:

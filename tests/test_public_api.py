@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import webhook_kit
 
@@ -108,3 +110,53 @@ def _subclasses(cls: type) -> list[type]:
     for sub in cls.__subclasses__():
         found += [sub, *_subclasses(sub)]
     return found
+
+
+#: The package's modules from the bottom up: a module may import only from its own layer or below
+#: (type-checking imports included), so a reader can follow the dependencies one way.
+LAYERS = [
+    {"errors", "_headers", "_hmac", "signatures", "events", "idempotency", "_samples"},
+    {"providers", "deadletters", "defer", "_openapi"},
+    {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
+    {"replays", "testing", "_adapters"},
+    {"celery", "flask", "fastapi", "django", "cli", "pytest_plugin", "__init__", "__main__"},
+]
+
+
+def _layer_of(module: str) -> int:
+    top = module.split(".", maxsplit=1)[0]
+    for number, layer in enumerate(LAYERS):
+        if top in layer:
+            return number
+    raise AssertionError(f"webhook_kit.{module} is in no layer: add it to LAYERS")
+
+
+def _imports_of(path: Path, package: list[str]) -> set[str]:
+    """The webhook_kit modules `path` imports (`package`: its package's path below the root)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = ".".join([*base, *(node.module or "").split(".")]).strip(".")
+                found |= {f"{target}.{alias.name}".strip(".") for alias in node.names}
+                found.add(target)
+            elif (node.module or "").startswith("webhook_kit."):
+                found.add(node.module.removeprefix("webhook_kit."))  # type: ignore[union-attr]
+    return {name for name in found if name}
+
+
+def test_dependencies_point_one_way() -> None:
+    """No module imports from a layer above its own: storage below the receiver, replay above."""
+    source = Path(webhook_kit.__file__).parent
+    upward = []
+    for path in sorted(source.rglob("*.py")):
+        parts = list(path.relative_to(source).with_suffix("").parts)
+        package = parts[:-1]  # a package's __init__ imports relative to the package itself
+        module = ".".join(package if parts[-1] == "__init__" and package else parts)
+        own = _layer_of(module)
+        for imported in sorted(_imports_of(path, package)):
+            top = imported.split(".", maxsplit=1)[0]
+            if any(top in layer for layer in LAYERS) and _layer_of(imported) > own:
+                upward.append(f"{module} -> {imported}")
+    assert upward == []

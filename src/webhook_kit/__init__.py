@@ -8,7 +8,7 @@ imported from here, so ``import webhook_kit`` needs only pydantic.
 from __future__ import annotations
 
 from .deadletters import DeadLetter, DeadLetterStore, SQLiteDeadLetters
-from .defer import Defer, QueuedDelivery
+from .defer import QueuedDelivery
 from .errors import (
     LeaseLostError,
     MalformedHeaderError,
@@ -25,7 +25,7 @@ from .errors import (
 from .events import EventModel, InvalidEvent, UnknownEvent
 from .idempotency import AsyncIdempotencyStore, IdempotencyStore, MemoryStore, SQLiteStore
 from .providers import Provider
-from .receiver import Outcome, Receiver
+from .receiver import Defer, Outcome, Receiver
 from .replays import Replayed, replay
 from .signatures import (
     Body,

@@ -16,7 +16,9 @@ deduplicate it again (and only those: no cookies or credentials reach the queue)
 it was received. No pickled model crosses the queue; the worker parses the body with its own
 models.
 
-`webhook_kit.celery` implements `Defer` on Celery. Anything with `attach` and `submit` will do.
+This module is the queued message's format, below the receiver; the `Defer` interface (`attach`
+and `submit`) is declared by the receiver that calls it, in `webhook_kit.receiver`.
+`webhook_kit.celery` implements it on Celery; anything with `attach` and `submit` will do.
 """
 
 from __future__ import annotations
@@ -25,15 +27,16 @@ import base64
 import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ._headers import HeadersLike
 from .errors import MalformedHeaderError
 
 if TYPE_CHECKING:
-    from .receiver import Receiver
+    from .providers import Provider
+    from .signatures import Verifier
 
-__all__ = ["Defer", "QueuedDelivery", "kept_header_names"]
+__all__ = ["QueuedDelivery", "keep_headers", "kept_header_names"]
 
 #: The version of the message layout `QueuedDelivery.to_message` writes.
 MESSAGE_VERSION = 1
@@ -83,32 +86,14 @@ class QueuedDelivery:
             raise ValueError(f"not a queued webhook delivery: {exc!r}") from exc
 
 
-class Defer(Protocol):
-    """Where a receiver with `defer=` sends verified deliveries instead of running handlers."""
-
-    def attach(self, receiver: Receiver) -> None:
-        """Remember `receiver` (by provider name), so a worker can find it to process deliveries.
-
-        `Receiver.__init__` calls it once; raise `ValueError` if the name is taken.
-        """
-
-    def submit(self, delivery: QueuedDelivery) -> None:
-        """Queue `delivery` durably, returning only once the queue has accepted it.
-
-        Raise `QueueUnavailableError` if it was not accepted: the receiver answers 503 and the
-        provider retries. Called from a request thread (or a worker thread on async paths).
-        """
-
-
-def kept_header_names(receiver: Receiver) -> frozenset[str]:
-    """The lower-case names of the headers a queued delivery keeps for `receiver`.
+def kept_header_names(provider: Provider, verifier: Verifier) -> frozenset[str]:
+    """The lower-case names of the headers a queued delivery keeps for `provider`'s deliveries.
 
     Those the verifier signs (found by signing an empty object: `Verifier.sign` returns exactly
     the headers `verify` reads), Standard Webhooks' ``svix-*`` spellings of ``webhook-*`` ones,
     and the provider's delivery id, event type and timestamp headers.
     """
-    provider = receiver.provider
-    names = {name.lower() for name in receiver.verifier.sign(b"{}")}
+    names = {name.lower() for name in verifier.sign(b"{}")}
     names |= {
         "svix-" + name.removeprefix("webhook-") for name in names if name.startswith("webhook-")
     }

@@ -53,14 +53,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, cast, overload
 
 from typing_extensions import TypedDict, TypeVar, Unpack
 
 from ._headers import HeadersLike
 from ._on import On
 from .deadletters import DeadLetter, DeadLetterStore
-from .defer import Defer, QueuedDelivery, keep_headers, kept_header_names
+from .defer import QueuedDelivery, keep_headers, kept_header_names
 from .errors import (
     PayloadError,
     PayloadTooLargeError,
@@ -89,6 +89,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "Defer",
     "ErrorHook",
     "Handler",
     "InvalidPayloads",
@@ -189,6 +190,23 @@ class _Options(TypedDict, total=False):
     max_age: float | None
     tolerance: int | None
     encoding: Literal["base64", "hex"] | None
+
+
+class Defer(Protocol):
+    """Where a receiver with `defer=` sends verified deliveries instead of running handlers."""
+
+    def attach(self, receiver: Receiver) -> None:
+        """Remember `receiver` (by provider name), so a worker can find it to process deliveries.
+
+        `Receiver.__init__` calls it once; raise `ValueError` if the name is taken.
+        """
+
+    def submit(self, delivery: QueuedDelivery) -> None:
+        """Queue `delivery` durably, returning only once the queue has accepted it.
+
+        Raise `QueueUnavailableError` if it was not accepted: the receiver answers 503 and the
+        provider retries. Called from a request thread (or a worker thread on async paths).
+        """
 
 
 class Receiver(On[EventT]):
@@ -316,7 +334,9 @@ class Receiver(On[EventT]):
         self.invalid_payloads: InvalidPayloads = invalid_payloads
         self.defer = defer
         keeps = defer is not None or dead_letters is not None
-        self._kept_headers = kept_header_names(self) if keeps else frozenset()
+        self._kept_headers = (
+            kept_header_names(self.provider, self.verifier) if keeps else frozenset()
+        )
         if defer is not None:
             defer.attach(self)  # last: the receiver is complete when a worker can find it
 
