@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 import pytest
@@ -138,3 +139,18 @@ def test_custom_provider_from_the_same_building_blocks() -> None:
     event = acme.verify_and_parse(body, headers, secret="acme-secret")
     assert isinstance(event, OrderPaid)
     assert event.data.total == 12.5
+
+
+@pytest.mark.parametrize("name", list(providers.PROVIDERS))
+def test_delivery_keys_add_the_body_digest_to_unsigned_ids(name: str) -> None:
+    """An unsigned id header comes with the body's digest; a signed one or none stands alone."""
+    preset = providers.get(name)
+    body = b'{"event": "x"}'
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    assert preset.delivery_keys(body, {}) == (digest,)
+    if preset.delivery_id_headers:
+        with_id = {preset.delivery_id_headers[0]: "dlv_1"}
+        expected = ("dlv_1",) if preset.delivery_id_signed else ("dlv_1", digest)
+        assert preset.delivery_keys(body, with_id) == expected
+        assert preset.delivery_key(body, with_id) == "dlv_1"
+    assert preset.delivery_key(body, {}) == digest

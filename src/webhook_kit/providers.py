@@ -116,11 +116,15 @@ class Provider(Generic[EventT]):
         Pulse's ``webhook-id``). Otherwise the SHA-256 of the raw body: providers without a
         delivery id resend the same bytes on every retry, so equal bodies are one delivery.
         """
+        return self._header_id(headers) or _digest(body)
+
+    def _header_id(self, headers: HeadersLike) -> str | None:
+        """The first delivery id header present (and not empty), if any."""
         for name in self.delivery_id_headers:
             value = get_header(headers, name, name.lower())
             if value:
                 return value
-        return _digest(body)
+        return None
 
     def delivery_keys(self, body: Body, headers: HeadersLike) -> tuple[str, ...]:
         """The ids a verified delivery is deduplicated on: one or two, claimed together.
@@ -130,11 +134,11 @@ class Provider(Generic[EventT]):
         the id and the body, so they are duplicates either way; a captured delivery resent under
         a made-up id has a body already processed, so it is a duplicate as well.
         """
-        key = self.delivery_key(body, headers)
-        if self.delivery_id_signed or not self.delivery_id_headers:
-            return (key,)
-        digest = _digest(body)
-        return (key,) if key == digest else (key, digest)
+        header_id = self._header_id(headers)
+        digest = _digest(body) if header_id is None or not self.delivery_id_signed else None
+        if header_id is None:
+            return (cast("str", digest),)
+        return (header_id,) if digest is None or header_id == digest else (header_id, digest)
 
     def signed_time(self, event: Any) -> datetime | None:
         """When the signed body says `event` happened, or None if it does not say.

@@ -457,11 +457,11 @@ class Receiver(On[EventT]):
         if len(body) > self.max_body_size:
             raise PayloadTooLargeError(self.max_body_size)
         name = self.provider.name
+        keys = self.provider.delivery_keys(body, headers)  # the body is hashed once, if at all
         # Before verifying, so that a refused delivery's log line names it (unverified).
-        delivery.key = store_key(name, self.provider.delivery_key(body, headers))
+        delivery.key = store_key(name, keys[0])
         if verify:
             self.verifier.verify(body, headers, now=now)
-        keys = self.provider.delivery_keys(body, headers)
         delivery.also = tuple(store_key(name, key) for key in keys[1:])
         try:
             event: Any = self.provider.parse(body)
