@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,6 +26,7 @@ from webhook_kit import (
     testing,
 )
 from webhook_kit._ed25519 import MAX_CHECKS
+from webhook_kit.cli import cli
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.defer import kept_header_names
 
@@ -386,9 +389,37 @@ def test_public_keys_only_receiver_keeps_the_signed_headers(tmp_path: Path) -> N
     letters.close()
 
 
+# The command line
+
+
+def test_cli_signs_with_a_secret_key_and_verifies_with_the_public_key(tmp_path: Path) -> None:
+    """`webhook-kit sign` with a whsk_ key makes a v1a delivery `verify` passes with whpk_."""
+    body = tmp_path / "body.json"
+    body.write_bytes(json.dumps(testing.sample("pulse", "job.completed")).encode())
+    signing = CliRunner().invoke(cli, ["sign", str(body), "-p", "pulse", "-s", SECRET_KEY])
+    assert signing.exit_code == 0, signing.output
+    assert "webhook-signature: v1a," in signing.output
+    headers = tmp_path / "headers.txt"
+    headers.write_text(signing.output)
+    command = ["verify", "-p", "pulse", "--headers", str(headers), "--body", str(body)]
+    assert CliRunner().invoke(cli, [*command, "-s", PUBLIC_KEY]).exit_code == 0
+    assert CliRunner().invoke(cli, [*command, "-s", OTHER_PUBLIC_KEY]).exit_code == 1
+
+
+def test_cli_refuses_to_sign_with_a_public_key(tmp_path: Path) -> None:
+    """`webhook-kit sign` with a whpk_ key is a usage error saying to put a whsk_ key first."""
+    body = tmp_path / "body.json"
+    body.write_bytes(b"{}")
+    result = CliRunner().invoke(cli, ["sign", str(body), "-p", "pulse", "-s", PUBLIC_KEY])
+    assert result.exit_code == 2
+    assert "cannot sign" in result.output
+    assert "put a whsk_ secret key" in result.output
+
+
 # Without the extra
 
-_WITHOUT_CRYPTOGRAPHY = """
+#: Code run first in a child process: cryptography cannot be imported, as without the extra.
+_BLOCK_CRYPTOGRAPHY = """
 import sys
 
 class Missing:
@@ -398,6 +429,11 @@ class Missing:
         return None
 
 sys.meta_path.insert(0, Missing())
+"""
+
+_WITHOUT_CRYPTOGRAPHY = (
+    _BLOCK_CRYPTOGRAPHY
+    + """
 from webhook_kit import StandardWebhooksVerifier  # the root never needs cryptography
 StandardWebhooksVerifier("whsec_a2V5LWtleS1rZXkta2V5LWtleS1rZXk=").sign(b"{}")
 try:
@@ -407,6 +443,16 @@ except ImportError as exc:
 else:
     print("configured")
 """
+)
+
+_CLI_WITHOUT_CRYPTOGRAPHY = (
+    _BLOCK_CRYPTOGRAPHY
+    + """
+from webhook_kit.cli import main
+sys.argv = ["webhook-kit", "sign", "-", "-p", "pulse", "-s", %r]
+main()
+"""
+)
 
 
 def test_missing_extra_names_it() -> None:
@@ -421,3 +467,19 @@ def test_missing_extra_names_it() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "pip install 'webhook-kit[ed25519]'" in result.stdout, result.stdout
+
+
+def test_cli_without_the_extra_names_it() -> None:
+    """Without cryptography, `webhook-kit sign` with a whsk_ key says which extra to install."""
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", _CLI_WITHOUT_CRYPTOGRAPHY % SECRET_KEY],
+        capture_output=True,
+        text=True,
+        input="{}",
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "pip install 'webhook-kit[ed25519]'" in result.stderr
+    assert "Traceback" not in result.stderr
