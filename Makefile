@@ -43,6 +43,7 @@ pytest: $(STAMP)
 # plots (docs/performance/*.svg) are drawn again from them.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.verify --save
+	$(BIN)/python -m benchmarks.verify_v1a
 	$(BIN)/python -m benchmarks.parse --save
 	$(BIN)/python -m benchmarks.stores --save
 	$(BIN)/python -m benchmarks.plot

@@ -36,3 +36,6 @@ garbage_values = st.one_of(
     st.binary(max_size=100),
     st.text(min_size=5000, max_size=9000, alphabet="A"),
 )
+
+#: ed25519 private keys as their 32-byte seeds (the `whsk_` form Standard Webhooks' v1a uses).
+ed25519_seeds = st.binary(min_size=32, max_size=32)

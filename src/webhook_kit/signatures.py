@@ -6,7 +6,8 @@ Two classes cover the five providers:
   prefix. struktr sends ``X-Struktr-Signature: sha256=<hex>``; File Conversion, ImgGo and
   DocExtract send bare hex.
 - `StandardWebhooksVerifier`: the Svix / Standard Webhooks scheme Pulse uses, an HMAC over
-  ``id.timestamp.body`` sent as ``webhook-signature: v1,<base64>`` with a replay window.
+  ``id.timestamp.body`` sent as ``webhook-signature: v1,<base64>`` with a replay window; with
+  ``whpk_`` public keys among its secrets, also ed25519 ``v1a`` signatures (see `_ed25519`).
 
 Both verify the raw request bytes exactly as received, accept several secrets (rotation), compare
 with `hmac.compare_digest` on equal-length values, raise only `VerificationError` subclasses on bad
@@ -27,6 +28,7 @@ from secrets import token_hex
 from time import time as _clock  # the wall clock; the pytest plugin's webhook_clock swaps it
 from typing import Any, Literal, Protocol, TypeAlias
 
+from . import _ed25519
 from ._headers import HeadersLike, get_header
 from ._hmac import HmacKey
 from .errors import (
@@ -148,11 +150,23 @@ class StandardWebhooksVerifier:
     may match; other versions are ignored. ``svix-*`` header names are accepted as well. The
     timestamp must be within `tolerance` seconds of now, in either direction.
 
+    ``whpk_`` public and ``whsk_`` secret keys in the secret list verify the asymmetric
+    ``v1a,<base64 ed25519>`` entries (they need the ``ed25519`` extra); a list may mix them with
+    HMAC secrets, and its first entry signs.
+
     ``encoding="hex"`` follows Pulse's sample code instead: the secret string itself is the key
     and signatures are hex digests (``v1,<hex>`` or bare). Only use it if a sender really signs so.
     """
 
-    __slots__ = ("_base64", "_digest_length", "_keys", "_pattern", "encoding", "tolerance")
+    __slots__ = (
+        "_base64",
+        "_digest_length",
+        "_keys",
+        "_pattern",
+        "_v1a",
+        "encoding",
+        "tolerance",
+    )
 
     def __init__(
         self,
@@ -168,7 +182,11 @@ class StandardWebhooksVerifier:
         self.tolerance = tolerance
         self.encoding = encoding
         decode = _standard_secret if encoding == "base64" else _utf8
-        self._keys = tuple(HmacKey(key) for key in _secrets(secret, decode))
+        secret, self._v1a = _ed25519.split_keys(secret)  # whpk_ and whsk_ keys, for v1a entries
+        if self._v1a is not None and encoding != "base64":
+            raise ValueError("whpk_ and whsk_ keys (v1a signatures) need encoding='base64'")
+        hmac_secrets = _secrets(secret, decode) if self._v1a is None or secret else []
+        self._keys = tuple(HmacKey(key) for key in hmac_secrets)
         self._base64 = encoding == "base64"
         self._pattern = _BASE64_DIGEST if self._base64 else _HEX_DIGEST
         self._digest_length = 44 if self._base64 else 64
@@ -193,6 +211,8 @@ class StandardWebhooksVerifier:
             )
         signed_prefix = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogatepass")
         message = body if body.__class__ is bytes else _buffer(body)
+        if self._v1a is not None:
+            self._v1a.check_bound(signature)  # before any parsing: a flood of entries is cheap
         if self._base64 and len(signature) == 47 and signature[:3] == "v1," and signature.isascii():
             candidates = [signature[3:].encode()]  # the usual case: one signature, one secret
         else:
@@ -203,18 +223,30 @@ class StandardWebhooksVerifier:
             for candidate in candidates:
                 if compare_digest(digest, candidate):
                     return
-        if any(self._pattern.fullmatch(candidate) for candidate in candidates):
+        v1a = None if self._v1a is None else self._v1a.verify(signature, signed_prefix, message)
+        if v1a:
+            return
+        if v1a is False or any(self._pattern.fullmatch(candidate) for candidate in candidates):
             raise SignatureMismatchError(_SIGNATURE[0])
         form = "v1,<base64>" if self.encoding == "base64" else "v1,<hex>"
+        if self._v1a is not None:
+            form += " or v1a,<base64>"
         raise MalformedHeaderError(_SIGNATURE[0], f"expected space-separated {form} entries")
 
     def sign(
         self, body: Body, *, now: Now | None = None, msg_id: str | None = None
     ) -> dict[str, str]:
-        """Return the three ``webhook-*`` headers for `body`, signed with the first secret."""
+        """Return the three ``webhook-*`` headers for `body`, signed with the first secret.
+
+        A ``whsk_`` key first makes a ``v1a`` signature; a ``whpk_`` key first cannot sign
+        (`ValueError`).
+        """
         msg_id = msg_id if msg_id is not None else "msg_" + token_hex(12)
         timestamp = str(int(_seconds(now)))
         prefix = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogatepass")
+        if self._v1a is not None and self._v1a.signs:
+            signature = self._v1a.sign(prefix, _buffer(body))
+            return {_ID[0]: msg_id, _TIMESTAMP[0]: timestamp, _SIGNATURE[0]: signature}
         mac = self._keys[0].digest_two(prefix, _buffer(body))
         digest = base64.b64encode(mac).decode() if self._base64 else mac.hex()
         return {_ID[0]: msg_id, _TIMESTAMP[0]: timestamp, _SIGNATURE[0]: "v1," + digest}

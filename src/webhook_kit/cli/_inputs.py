@@ -19,6 +19,7 @@ from ..signatures import HexHmacVerifier, StandardWebhooksVerifier, Verifier
 __all__ = [
     "SECRET_ENV",
     "Captured",
+    "make_signer",
     "make_verifier",
     "parse_headers",
     "parse_request",
@@ -50,6 +51,23 @@ def secrets_for(given: Sequence[str], provider: str | None) -> list[str]:
     raise click.UsageError(f"no secret{whose}: pass --secret, or set {' or '.join(names)}")
 
 
+def make_signer(
+    provider: Provider | None,
+    scheme: str | None,
+    secrets: Sequence[str],
+    *,
+    header: str | None = None,
+    prefix: str = "",
+) -> Verifier:
+    """`make_verifier`, refusing secrets that cannot sign (a ``whpk_`` public key first)."""
+    verifier = make_verifier(provider, scheme, secrets, header=header, prefix=prefix)
+    try:
+        verifier.sign(b"{}")
+    except ValueError as exc:
+        raise click.UsageError(f"cannot sign: {exc}") from None
+    return verifier
+
+
 def make_verifier(
     provider: Provider | None,
     scheme: str | None,
@@ -78,6 +96,8 @@ def make_verifier(
     except ValueError as exc:  # a secret in the wrong form; the message never quotes it
         whose = provider.name if provider is not None else f"the {scheme} scheme"
         raise click.UsageError(f"bad secret for {whose}: {exc}") from None
+    except ImportError as exc:  # a whpk_ or whsk_ key without the ed25519 extra
+        raise click.ClickException(str(exc)) from None
 
 
 def choose(provider: str | None, scheme: str | None) -> Provider | None:

@@ -73,7 +73,7 @@ def send(
             "(send any other payload with --body FILE)"
         )
     secrets = _inputs.secrets_for(secret, preset.name)
-    _inputs.make_verifier(preset, None, secrets)  # a secret in the wrong form fails here
+    _inputs.make_signer(preset, None, secrets)  # a secret in the wrong form fails here
     now = time.time() - age
     if event_type is not None:
         data, headers = signed_delivery(

@@ -54,7 +54,7 @@ def sign(
     secrets = _inputs.secrets_for(secret, preset.name if preset else None)
     data = body.read()
     now = time.time() - age
-    verifier = _inputs.make_verifier(preset, scheme, secrets, header=header, prefix=prefix)
+    verifier = _inputs.make_signer(preset, scheme, secrets, header=header, prefix=prefix)
     if preset is not None:
         headers = headers_for(preset, secrets, data, now, delivery_id)
     elif isinstance(verifier, StandardWebhooksVerifier):
