@@ -36,3 +36,11 @@ garbage_values = st.one_of(
     st.binary(max_size=100),
     st.text(min_size=5000, max_size=9000, alphabet="A"),
 )
+
+#: Several distinct raw keys, for rotation lists: every scheme takes raw key bytes as they are.
+distinct_keys = st.lists(st.binary(min_size=16, max_size=64), min_size=1, max_size=4, unique=True)
+
+#: Key ids as `SigningKey` takes them: 1 to 64 printable ASCII characters without spaces.
+key_ids = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64
+)
