@@ -535,6 +535,7 @@ def test_an_expired_key_verifies_nothing_and_is_reported(
             post(*testing.signed_delivery(name, NEW_SECRETS[name], FIRST_EVENT[name])).status == 200
         )
     assert (reply.status, reply.body["error"]) == (401, "signature_mismatch")
+    assert "made with key 2026-05, which verifies nothing" in reply.body["message"]
     assert receiver.expired_keys() == ("2026-05",)
     assert receiver.expired_keys(now=webhook_clock.now - 1) == ()
     assert [line.split(" key_id=")[1].split()[0] for line in _lines(caplog)] == [

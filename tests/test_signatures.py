@@ -169,8 +169,9 @@ def test_any_configured_secret_verifies(scheme: Scheme) -> None:
     both = scheme.make([new, old])
     both.verify(BODY, scheme.make(old).sign(BODY, now=NOW), now=NOW)
     both.verify(BODY, scheme.make(new).sign(BODY, now=NOW), now=NOW)
-    with pytest.raises(SignatureMismatchError):
+    with pytest.raises(SignatureMismatchError) as caught:
         scheme.make([new]).verify(BODY, scheme.make(old).sign(BODY, now=NOW), now=NOW)
+    assert caught.value.key_id is None  # no configured key made it
 
 
 def test_first_secret_signs() -> None:
@@ -245,7 +246,7 @@ def test_a_fingerprint_names_the_key_whatever_its_notation() -> None:
     [(-HOUR - 1, False), (-HOUR, True), (0, True), (HOUR - 1, True), (HOUR, False)],
 )
 def test_a_key_verifies_only_inside_its_window(scheme: Scheme, offset: int, passes: bool) -> None:
-    """From not_before (included) until not_after (excluded); outside it, a mismatch."""
+    """From not_before (included) until not_after (excluded); outside it, a mismatch naming it."""
     key = b"windowed-key-0123456789"
     window = SigningKey(key, id="w", not_before=NOW - HOUR, not_after=NOW + HOUR)
     verifier = scheme.make(window)
@@ -254,8 +255,10 @@ def test_a_key_verifies_only_inside_its_window(scheme: Scheme, offset: int, pass
     if passes:
         assert verifier.verify(BODY, headers, now=at) == "w"
     else:
-        with pytest.raises(SignatureMismatchError):
+        with pytest.raises(SignatureMismatchError, match="made with key w, which") as caught:
             verifier.verify(BODY, headers, now=at)
+        assert caught.value.key_id == "w"
+        assert "from 2023-12-31T23:00:00Z until 2024-01-01T01:00:00Z" in str(caught.value)
 
 
 @each_scheme

@@ -82,7 +82,7 @@ class _Keys:
     __slots__ = ("_keys", "_windowed")
 
     _keys: tuple[PreparedKey, ...]
-    _windowed: bool  # whether any key has a window: if none does, verify reads no clock
+    _windowed: bool  # whether any key has a window: if none does, verify checks no time
 
     def _set_keys(self, keys: tuple[PreparedKey, ...]) -> None:
         self._keys = keys
@@ -96,9 +96,6 @@ class _Keys:
     def expired_keys(self, *, now: Now | None = None) -> tuple[str, ...]:
         """The ids of the keys whose `not_after` has passed (at `now`): safe to delete."""
         return expired(self._keys, _seconds(now))
-
-    def _usable(self, now: float) -> tuple[PreparedKey, ...]:
-        return tuple(key for key in self._keys if key.not_before <= now < key.not_after)
 
 
 class HexHmacVerifier(_Keys):
@@ -141,10 +138,13 @@ class HexHmacVerifier(_Keys):
             raise MissingHeaderError(self.header)
         received = self._decode(value)
         message = _buffer(body)
-        for key in self._usable(_seconds(now)) if self._windowed else self._keys:
+        outside = None
+        for key in self._keys:
             if compare_digest(key.digest_one(message), received):
-                return key.id
-        raise SignatureMismatchError(self.header)
+                if not self._windowed or key.valid_at(_seconds(now)):
+                    return key.id
+                outside = key  # the signature is right, the time is not: say so
+        raise _mismatch(self.header, outside)
 
     def sign(self, body: Body, *, now: Now | None = None) -> dict[str, str]:
         """Return ``{header: prefix + hex}`` for `body`, signed with the first key valid `now`.
@@ -241,14 +241,17 @@ class StandardWebhooksVerifier(_Keys):
             candidates = [signature[3:].encode()]  # the usual case: one signature, one secret
         else:
             candidates = self._candidates(signature.encode("utf-8", "surrogatepass"))
-        for key in self._usable(current) if self._windowed else self._keys:
+        outside = None
+        for key in self._keys:
             mac = key.digest_two(signed_prefix, message)
             digest = b2a_base64(mac, newline=False) if self._base64 else mac.hex().encode()
             for candidate in candidates:
                 if compare_digest(digest, candidate):
-                    return key.id
-        if any(self._pattern.fullmatch(candidate) for candidate in candidates):
-            raise SignatureMismatchError(_SIGNATURE[0])
+                    if not self._windowed or key.not_before <= current < key.not_after:
+                        return key.id
+                    outside = key
+        if outside is not None or any(self._pattern.fullmatch(c) for c in candidates):
+            raise _mismatch(_SIGNATURE[0], outside)
         form = "v1,<base64>" if self.encoding == "base64" else "v1,<hex>"
         raise MalformedHeaderError(_SIGNATURE[0], f"expected space-separated {form} entries")
 
@@ -280,6 +283,13 @@ class StandardWebhooksVerifier(_Keys):
             if version == b"v1" and len(signature) == self._digest_length:
                 found.append(signature.lower() if self.encoding == "hex" else signature)
         return found
+
+
+def _mismatch(header: str, outside: PreparedKey | None) -> SignatureMismatchError:
+    """The mismatch error; naming the key when one made the signature outside its window."""
+    if outside is None:
+        return SignatureMismatchError(header)
+    return SignatureMismatchError(header, key_id=outside.id, window=outside.window())
 
 
 def _standard_headers(headers: HeadersLike) -> tuple[str, str, str]:
@@ -354,8 +364,8 @@ def _secrets(
         given = list(secret)
     else:
         raise TypeError(
-            "secret must be a str, bytes or SigningKey, or a list of them (the first one signs), "
-            f"got {type(secret).__name__}"
+            "secret must be a str, bytes or SigningKey, or a list of them (the first valid one "
+            f"signs), got {type(secret).__name__}"
         )
     if not given:
         raise ValueError("at least one secret is required, got an empty list")
