@@ -34,6 +34,7 @@ from webhook_kit import (
     VerificationError,
     Verifier,
     providers,
+    testing,
 )
 from webhook_kit.pytest_plugin import FrozenClock
 
@@ -345,6 +346,7 @@ def test_expired_keys_lists_only_keys_past_not_after(scheme: Scheme) -> None:
         (lambda: SigningKey("s", id="x" * 65), ValueError, "64"),
         (lambda: SigningKey("s", id=2026), ValueError, "printable"),
         (lambda: SigningKey(None), TypeError, "str or bytes"),
+        (lambda: SigningKey("2026-11", "s3cret"), TypeError, "positional"),
     ],
 )
 def test_a_bad_signing_key_is_refused_when_made(
@@ -713,6 +715,19 @@ def test_unusable_secret_is_refused_before_any_delivery(
     with pytest.raises(error, match=message) as caught:
         use(provider, secret)
     assert SHARED_SECRET.removeprefix("whsec_")[:12] not in str(caught.value)
+
+
+@pytest.mark.parametrize("provider", providers.PROVIDERS.values(), ids=providers.PROVIDERS.keys())
+def test_a_signing_key_goes_wherever_a_secret_goes(provider: Provider) -> None:
+    """signed_delivery, verify_and_parse and Receiver take SigningKeys, alone or mixed in a list."""
+    until = datetime(2999, 1, 1, tzinfo=timezone.utc)
+    named = SigningKey(SHARED_SECRET, id="2026-11", not_after=until)
+    event_type = next(iter(testing.event_types(provider)))
+    body, headers = testing.signed_delivery(provider, named, event_type)
+    for secret in (named, [named, "whsec_" + base64.b64encode(b"other-key-0123").decode()]):
+        event = provider.verify_and_parse(body, headers, secret=secret)
+        assert event.event_type == event_type
+        assert Receiver(provider, secret=secret).handle(body, headers).key_id == "2026-11"
 
 
 @pytest.mark.parametrize(

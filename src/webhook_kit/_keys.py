@@ -13,7 +13,7 @@ import hashlib
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timezone
 
 from ._hmac import HmacKey
@@ -37,10 +37,11 @@ class SigningKey:
     is the key's fingerprint (``fp:1a2b3c4d``). `not_before` and `not_after` are aware datetimes or
     seconds since the Unix epoch: the key verifies and signs from `not_before` (included) until
     `not_after` (excluded), judged by the verifier's clock. Outside that window it verifies
-    nothing. `repr()` never shows the secret.
+    nothing. All but the secret are keyword-only, and `repr()` never shows the secret.
     """
 
     secret: str | bytes = field(repr=False)
+    _: KW_ONLY  # an id given in the secret's place would be logged: name everything else
     id: str | None = None
     not_before: datetime | float | None = None
     not_after: datetime | float | None = None
@@ -52,9 +53,9 @@ class SigningKey:
             )
         key_id: object = self.id  # checked as any object: callers may not be type-checked
         if key_id is not None and not (isinstance(key_id, str) and _ID.fullmatch(key_id)):
-            raise ValueError(
+            raise ValueError(  # not quoting it: it could be a secret given in the wrong place
                 "SigningKey id must be 1 to 64 printable ASCII characters without spaces, "
-                f"such as '2026-11', not {self.id!r}"
+                "such as '2026-11'"
             )
         start = _epoch("not_before", self.not_before)
         end = _epoch("not_after", self.not_after)
