@@ -39,3 +39,11 @@ garbage_values = st.one_of(
 
 #: ed25519 private keys as their 32-byte seeds (the `whsk_` form Standard Webhooks' v1a uses).
 ed25519_seeds = st.binary(min_size=32, max_size=32)
+
+#: Several distinct raw keys, for rotation lists: every scheme takes raw key bytes as they are.
+distinct_keys = st.lists(st.binary(min_size=16, max_size=64), min_size=1, max_size=4, unique=True)
+
+#: Key ids as `SigningKey` takes them: 1 to 64 printable ASCII characters without spaces.
+key_ids = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64
+)

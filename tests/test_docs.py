@@ -48,6 +48,7 @@ PYTEST_PAGES = {"docs/testing.md"}
 #: The secret variables the pages tell a reader to set, with test values.
 SECRETS = {
     "STRUKTR_WEBHOOK_SECRET": "docs-struktr-secret",
+    "STRUKTR_WEBHOOK_SECRET_PREVIOUS": "docs-struktr-previous-secret",
     "FILE_CONVERSION_WEBHOOK_SECRET": "docs-file-conversion-secret",
     "IMGGO_WEBHOOK_SECRET": "docs-imggo-secret",
     "DOCEXTRACT_WEBHOOK_SECRET": "docs-docextract-secret",

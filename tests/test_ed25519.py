@@ -26,6 +26,7 @@ from webhook_kit import (
     testing,
 )
 from webhook_kit._ed25519 import MAX_CHECKS
+from webhook_kit._keys import fingerprint
 from webhook_kit.cli import cli
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.defer import kept_header_names
@@ -483,3 +484,15 @@ def test_cli_without_the_extra_names_it() -> None:
     assert result.returncode == 1, result.stderr
     assert "pip install 'webhook-kit[ed25519]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_matched_public_key_is_reported_by_its_fingerprint() -> None:
+    """A v1a delivery reports which public key verified it (a fingerprint), as v1 ones do."""
+    verifier = StandardWebhooksVerifier([HMAC_SECRET, OTHER_PUBLIC_KEY, PUBLIC_KEY])
+    key_id = verifier.verify(BODY, signed(BODY, bytes(range(32))), now=NOW)
+    public = base64.b64decode(PUBLIC_KEY.removeprefix("whpk_"))
+    assert key_id == fingerprint(public)
+    assert key_id not in verifier.key_ids  # the HMAC keys' ids; this one is the ed25519 key's
+    receiver = Receiver("pulse", secret=[PUBLIC_KEY])
+    outcome = receiver.process(BODY, signed(BODY, bytes(range(32))), received_at=NOW)
+    assert outcome.key_id == key_id

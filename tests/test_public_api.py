@@ -38,6 +38,7 @@ EXPORTED = {
     "PayloadError",
     "Secret",
     "SignatureMismatchError",
+    "SigningKey",
     "StandardWebhooksVerifier",
     "StoreUnavailableError",
     "TimestampOutOfToleranceError",
@@ -115,7 +116,17 @@ def _subclasses(cls: type) -> list[type]:
 #: The package's modules from the bottom up: a module may import only from its own layer or below
 #: (type-checking imports included), so a reader can follow the dependencies one way.
 LAYERS = [
-    {"errors", "_headers", "_hmac", "_ed25519", "signatures", "events", "idempotency", "_samples"},
+    {
+        "errors",
+        "_headers",
+        "_hmac",
+        "_keys",
+        "_ed25519",
+        "signatures",
+        "events",
+        "idempotency",
+        "_samples",
+    },
     {"providers", "deadletters", "defer", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
     {"replays", "testing", "_adapters"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -14,9 +15,10 @@ from typing import Any
 import pytest
 
 from tests.receiving import CLIENTS, SECRETS, Post
-from webhook_kit import StandardWebhooksVerifier, UnknownEvent, providers, testing
+from webhook_kit import SigningKey, StandardWebhooksVerifier, UnknownEvent, providers, testing
 from webhook_kit.idempotency import MemoryStore, SQLiteStore, store_key
 from webhook_kit.idempotency.redis import RedisStore
+from webhook_kit.pytest_plugin import FrozenClock
 from webhook_kit.receiver import Receiver
 
 ALL_EVENTS = [
@@ -61,7 +63,8 @@ def make(
     client_factory: Any, name: str, store: Any, **options: Any
 ) -> tuple[Receiver, Recorder, Post]:
     """A receiver for `name` with one recording handler on every event, and a client for it."""
-    receiver = Receiver(name, secret=SECRETS[name], store=store, **options)
+    secret = options.pop("secret", SECRETS[name])
+    receiver = Receiver(name, secret=secret, store=store, **options)
     recorder = Recorder()
     for event_type in receiver.provider.event_types:
         receiver.on(event_type)(recorder)
@@ -455,3 +458,103 @@ def test_a_provider_lists_the_verifier_options_it_takes() -> None:
         TypeError, match="Acme signatures take no encoding= option; they take tolerance="
     ):
         Receiver(acme, secret=SECRETS["pulse"], encoding="hex")
+
+
+# Which key verified a delivery
+
+#: A second secret per provider, the new key of a rotation (Pulse's in the `whsec_` form).
+NEW_SECRETS = {
+    name: "whsec_bmV3LXB1bHNlLXNpZ25pbmcta2V5" if name == "pulse" else f"new-{secret}"
+    for name, secret in SECRETS.items()
+}
+
+
+def _rotation(name: str, **window: Any) -> list[Any]:
+    """The new key with an id, first, and the old one: plain, or a `SigningKey` with `window`."""
+    old = SigningKey(SECRETS[name], id="2026-05", **window) if window else SECRETS[name]
+    return [SigningKey(NEW_SECRETS[name], id="2026-11"), old]
+
+
+def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("webhook provider")]
+
+
+@pytest.mark.parametrize("name", list(providers.PROVIDERS))
+def test_the_log_line_names_the_key_that_verified(
+    client_factory: Any, store: Any, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every way in logs `key_id=`: a SigningKey's id, a plain secret's fingerprint, None on 401."""
+    receiver, _, post = make(client_factory, name, store, secret=_rotation(name))
+    new = testing.signed_delivery(name, NEW_SECRETS[name], FIRST_EVENT[name])
+    old = testing.signed_delivery(name, SECRETS[name], FIRST_EVENT[name])
+    old_id = receiver.verifier.verify(*old)
+    assert old_id is not None
+    assert old_id.startswith("fp:")
+    with caplog.at_level(logging.INFO, logger="webhook_kit"):
+        assert post(*new).status == post(*old).status == 200
+        assert post(*_wrong_secret(name)).status == 401
+    lines = _lines(caplog)
+    assert [line.split(" key_id=")[1].split()[0] for line in lines] == ["2026-11", old_id, "None"]
+    for line in lines:
+        assert SECRETS[name] not in line
+        assert NEW_SECRETS[name] not in line
+
+
+@pytest.mark.parametrize("way", ["handle", "handle_async", "process"])
+@pytest.mark.parametrize("name", list(providers.PROVIDERS))
+def test_the_outcome_names_the_key_that_verified(name: str, way: str) -> None:
+    """`Outcome.key_id` is the matched key's id on every path, and None when nothing verified."""
+    receiver = Receiver(name, secret=_rotation(name), store=MemoryStore())
+
+    def run(body: bytes, headers: dict[str, str]) -> Any:
+        if way == "handle_async":
+            return asyncio.run(receiver.handle_async(body, headers))
+        return getattr(receiver, way)(body, headers)
+
+    new = testing.signed_delivery(name, NEW_SECRETS[name], FIRST_EVENT[name])
+    outcome = run(*new)
+    assert (outcome.status, outcome.key_id) == (200, "2026-11")
+    assert run(*_wrong_secret(name)).key_id is None
+    assert outcome == dataclasses.replace(outcome, key_id=None)  # outcomes compare as before
+
+
+@pytest.mark.parametrize("name", ["struktr", "pulse"])
+def test_an_expired_key_verifies_nothing_and_is_reported(
+    client_factory: Any, name: str, webhook_clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The old key verifies until not_after, then its deliveries are 401, and it is listed."""
+    rotation = _rotation(name, not_after=webhook_clock.now + 60)
+    receiver, recorder, post = make(client_factory, name, None, secret=rotation)
+    assert receiver.expired_keys() == ()
+    webhook_clock.advance(59)
+    with caplog.at_level(logging.INFO, logger="webhook_kit"):
+        assert post(*testing.signed_delivery(name, SECRETS[name], FIRST_EVENT[name])).status == 200
+        webhook_clock.advance(1)
+        reply = post(*testing.signed_delivery(name, SECRETS[name], FIRST_EVENT[name]))
+        assert (
+            post(*testing.signed_delivery(name, NEW_SECRETS[name], FIRST_EVENT[name])).status == 200
+        )
+    assert (reply.status, reply.body["error"]) == (401, "signature_mismatch")
+    assert "made with key 2026-05, which verifies nothing" in reply.body["message"]
+    assert receiver.expired_keys() == ("2026-05",)
+    assert receiver.expired_keys(now=webhook_clock.now - 1) == ()
+    assert [line.split(" key_id=")[1].split()[0] for line in _lines(caplog)] == [
+        "2026-05",
+        "None",
+        "2026-11",
+    ]
+    assert len(recorder.events) == 2
+
+
+def test_a_worker_judges_windows_when_the_delivery_was_received(
+    webhook_clock: FrozenClock,
+) -> None:
+    """`process(received_at=...)` accepts a key that was valid on receipt and has expired since."""
+    receiver = Receiver(
+        "pulse", secret=_rotation("pulse", not_after=webhook_clock.now + 60), store=MemoryStore()
+    )
+    received = webhook_clock.now
+    delivery = testing.signed_delivery("pulse", SECRETS["pulse"], "job.completed")
+    webhook_clock.advance(3600)
+    outcome = receiver.process(*delivery, received_at=received)
+    assert (outcome.status, outcome.key_id) == (200, "2026-05")

@@ -28,12 +28,15 @@ from webhook_kit import (
     Receiver,
     Secret,
     SignatureMismatchError,
+    SigningKey,
     StandardWebhooksVerifier,
     TimestampOutOfToleranceError,
     VerificationError,
     Verifier,
     providers,
+    testing,
 )
+from webhook_kit.pytest_plugin import FrozenClock
 
 NOW = 1_704_067_200
 BODY = b'{"event":"document.completed","data":{"id":"doc_abc123"}}'
@@ -167,8 +170,9 @@ def test_any_configured_secret_verifies(scheme: Scheme) -> None:
     both = scheme.make([new, old])
     both.verify(BODY, scheme.make(old).sign(BODY, now=NOW), now=NOW)
     both.verify(BODY, scheme.make(new).sign(BODY, now=NOW), now=NOW)
-    with pytest.raises(SignatureMismatchError):
+    with pytest.raises(SignatureMismatchError) as caught:
         scheme.make([new]).verify(BODY, scheme.make(old).sign(BODY, now=NOW), now=NOW)
+    assert caught.value.key_id is None  # no configured key made it
 
 
 def test_first_secret_signs() -> None:
@@ -184,6 +188,204 @@ def _other_secret(scheme: Scheme) -> Secret:
     if scheme.name == "standard-webhooks":
         return "whsec_" + base64.b64encode(b"another-key-9876543210").decode()
     return "another-secret"
+
+
+# Key ids and validity windows
+
+HOUR = 3600
+
+
+def _plain_signer(scheme: Scheme, key: bytes) -> Verifier:
+    """A verifier of `key` alone, without id or window: signs at any time."""
+    return scheme.make(key)
+
+
+@each_scheme
+@given(keys=strategies.distinct_keys, data=st.data())
+def test_verify_returns_the_id_of_the_key_that_signed(
+    scheme: Scheme, keys: list[bytes], data: st.DataObject
+) -> None:
+    """With several keys, plain or named, verify() returns the id of the one that signed."""
+    named = [data.draw(st.booleans()) for _ in keys]
+    ring: list[Secret] = [
+        SigningKey(key, id=f"key-{index}") if name else key
+        for index, (key, name) in enumerate(zip(keys, named, strict=True))
+    ]
+    verifier = scheme.make(ring)
+    for index, key in enumerate(keys):
+        expected = f"key-{index}" if named[index] else verifier.key_ids[index]
+        headers = _plain_signer(scheme, key).sign(BODY, now=NOW)
+        assert verifier.verify(BODY, headers, now=NOW) == expected
+    assert len(set(verifier.key_ids)) == len(keys)
+
+
+@each_scheme
+@given(keys=strategies.distinct_keys)
+def test_a_plain_secret_is_known_by_a_stable_fingerprint(scheme: Scheme, keys: list[bytes]) -> None:
+    """A plain secret's id is `fp:` and 8 hex digits, the same at any position of any list."""
+    alone = [scheme.make(key).key_ids[0] for key in keys]
+    assert scheme.make(keys).key_ids == tuple(alone)
+    assert scheme.make(keys[::-1]).key_ids == tuple(alone[::-1])
+    for key, key_id in zip(keys, alone, strict=True):
+        assert key_id.startswith("fp:")
+        assert len(key_id) == 11
+        int(key_id[3:], 16)
+        assert key_id[3:] != hashlib.sha256(key).hexdigest()[:8]  # labelled, not a bare hash
+
+
+def test_a_fingerprint_names_the_key_whatever_its_notation() -> None:
+    """`whsec_`, bare base64 and raw bytes of one Standard Webhooks key share one fingerprint."""
+    key = b"0123456789abcdef"
+    forms: list[Secret] = ["whsec_" + base64.b64encode(key).decode(), key]
+    ids = {StandardWebhooksVerifier(form).key_ids for form in forms}
+    assert ids == {HexHmacVerifier(key, header="X-Sig").key_ids}
+
+
+@each_scheme
+@pytest.mark.parametrize(
+    ("offset", "passes"),
+    [(-HOUR - 1, False), (-HOUR, True), (0, True), (HOUR - 1, True), (HOUR, False)],
+)
+def test_a_key_verifies_only_inside_its_window(scheme: Scheme, offset: int, passes: bool) -> None:
+    """From not_before (included) until not_after (excluded); outside it, a mismatch naming it."""
+    key = b"windowed-key-0123456789"
+    window = SigningKey(key, id="w", not_before=NOW - HOUR, not_after=NOW + HOUR)
+    verifier = scheme.make(window)
+    at = NOW + offset
+    headers = _plain_signer(scheme, key).sign(BODY, now=at)
+    if passes:
+        assert verifier.verify(BODY, headers, now=at) == "w"
+    else:
+        with pytest.raises(SignatureMismatchError, match="made with key w, which") as caught:
+            verifier.verify(BODY, headers, now=at)
+        assert caught.value.key_id == "w"
+        assert "from 2023-12-31T23:00:00Z until 2024-01-01T01:00:00Z" in str(caught.value)
+
+
+@each_scheme
+def test_windows_follow_the_frozen_clock(scheme: Scheme, webhook_clock: FrozenClock) -> None:
+    """Without `now`, windows are judged by the clock the pytest plugin freezes."""
+    old, new = b"old-key-0123456789abc", b"new-key-0123456789abc"
+    start = webhook_clock.now
+    verifier = scheme.make(
+        [
+            SigningKey(new, id="2026-11", not_before=start + 60),
+            SigningKey(old, id="2026-05", not_after=start + 120),
+        ]
+    )
+    old_headers = _plain_signer(scheme, old).sign(BODY)
+    assert verifier.verify(BODY, old_headers) == "2026-05"
+    _plain_signer(scheme, old).verify(BODY, verifier.sign(BODY))  # new is not valid yet
+    with pytest.raises(SignatureMismatchError):
+        verifier.verify(BODY, _plain_signer(scheme, new).sign(BODY))
+    webhook_clock.advance(60)
+    _plain_signer(scheme, new).verify(BODY, verifier.sign(BODY))  # the first valid one
+    assert verifier.verify(BODY, verifier.sign(BODY)) == "2026-11"
+    assert verifier.expired_keys() == ()
+    webhook_clock.advance(60)
+    assert verifier.expired_keys() == ("2026-05",)
+    with pytest.raises(SignatureMismatchError):
+        verifier.verify(BODY, _plain_signer(scheme, old).sign(BODY))
+
+
+@each_scheme
+def test_datetime_and_epoch_windows_are_one_window(scheme: Scheme) -> None:
+    """Aware datetimes and epoch seconds bound a window alike, whatever their time zone."""
+    end = datetime.fromtimestamp(NOW, tz=timezone.utc).astimezone()  # local, still aware
+    key = b"dated-key-0123456789"
+    for not_after in (end, NOW):
+        verifier = scheme.make(SigningKey(key, id="d", not_after=not_after))
+        assert verifier.expired_keys(now=NOW - 1) == ()
+        assert verifier.expired_keys(now=end) == ("d",)
+
+
+@each_scheme
+def test_sign_without_a_valid_key_says_which_windows_exist(scheme: Scheme) -> None:
+    """sign() with no key valid at the time is a ValueError naming ids and windows, no secret."""
+    secret = b"expired-key-0123456789"
+    verifier = scheme.make(
+        [SigningKey(secret, id="2025-11", not_after=NOW), SigningKey(secret, not_before=NOW + 9)]
+    )
+    with pytest.raises(ValueError, match="no signing key is valid") as caught:
+        verifier.sign(BODY, now=NOW)
+    message = str(caught.value)
+    assert "2025-11 until 2024-01-01T00:00:00Z" in message
+    assert "from 2024-01-01T00:00:09Z" in message
+    assert secret.decode() not in message
+
+
+@each_scheme
+def test_expired_keys_lists_only_keys_past_not_after(scheme: Scheme) -> None:
+    """expired_keys() names keys whose not_after passed; unbounded and future keys are kept."""
+    verifier = scheme.make(
+        [
+            SigningKey(b"current-key-0123456789", id="current"),
+            SigningKey(b"future-key-01234567890", id="future", not_before=NOW + HOUR),
+            b"plain-key-0123456789ab",
+            SigningKey(b"retired-key-0123456789", id="retired", not_after=NOW),
+        ]
+    )
+    assert verifier.expired_keys(now=NOW - 1) == ()
+    assert verifier.expired_keys(now=NOW) == ("retired",)
+    assert verifier.expired_keys(now=NOW + 2 * HOUR) == ("retired",)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: SigningKey("s", not_before=NOW, not_after=NOW), ValueError, "earlier than"),
+        (lambda: SigningKey("s", not_before=NOW + 1, not_after=NOW), ValueError, "earlier than"),
+        (lambda: SigningKey("s", not_after=datetime(2026, 11, 1)), ValueError, "timezone-aware"),
+        (lambda: SigningKey("s", not_before=float("nan")), ValueError, "finite"),
+        (lambda: SigningKey("s", not_after=float("inf")), ValueError, "finite"),
+        (lambda: SigningKey("s", not_after=True), ValueError, "finite"),
+        (lambda: SigningKey("s", not_after="2026-11-01"), ValueError, "aware datetime"),
+        (lambda: SigningKey("s", id=""), ValueError, "1 to 64"),
+        (lambda: SigningKey("s", id="key 2026"), ValueError, "without spaces"),
+        (lambda: SigningKey("s", id="k\nkey_id=forged"), ValueError, "printable"),
+        (lambda: SigningKey("s", id="x" * 65), ValueError, "64"),
+        (lambda: SigningKey("s", id=2026), ValueError, "printable"),
+        (lambda: SigningKey(None), TypeError, "str or bytes"),
+        (lambda: SigningKey("2026-11", "s3cret"), TypeError, "positional"),
+    ],
+)
+def test_a_bad_signing_key_is_refused_when_made(
+    make: Callable[[], object], error: type[Exception], message: str
+) -> None:
+    """Windows in the wrong order, naive datetimes, odd numbers and unloggable ids are refused."""
+    with pytest.raises(error, match=message):
+        make()
+
+
+@each_scheme
+def test_one_id_for_two_keys_is_refused(scheme: Scheme) -> None:
+    """Two different keys under one id are refused; one plain secret given twice is not."""
+    with pytest.raises(ValueError, match="'k' names two different keys"):
+        scheme.make(
+            [
+                SigningKey(b"first-key-0123456789", id="k"),
+                SigningKey(b"second-key-01234567", id="k"),
+            ]
+        )
+    assert len(set(scheme.make([b"same-key-0123456789", b"same-key-0123456789"]).key_ids)) == 1
+
+
+@each_scheme
+def test_a_signing_key_secret_is_checked_like_any_secret(scheme: Scheme) -> None:
+    """A SigningKey's secret gets the plain secret's checks, the message naming its id."""
+    with pytest.raises(
+        ValueError, match=r"secret 2 of 2 \(id '2026-11'\) starts or ends"
+    ) as caught:
+        scheme.make([scheme.example_secret, SigningKey(f"{scheme.example_secret}\n", id="2026-11")])
+    assert str(scheme.example_secret) not in str(caught.value)
+
+
+@each_scheme
+def test_signing_key_repr_and_errors_never_show_the_secret(scheme: Scheme) -> None:
+    """The repr of a SigningKey, and a verifier's, show the id and window but never the secret."""
+    key = SigningKey(scheme.example_secret, id="2026-11", not_after=NOW)
+    assert repr(key) == f"SigningKey(id='2026-11', not_before=None, not_after={NOW})"
+    assert str(scheme.example_secret) not in repr(scheme.make(key))
 
 
 # Missing and malformed headers
@@ -513,6 +715,19 @@ def test_unusable_secret_is_refused_before_any_delivery(
     with pytest.raises(error, match=message) as caught:
         use(provider, secret)
     assert SHARED_SECRET.removeprefix("whsec_")[:12] not in str(caught.value)
+
+
+@pytest.mark.parametrize("provider", providers.PROVIDERS.values(), ids=providers.PROVIDERS.keys())
+def test_a_signing_key_goes_wherever_a_secret_goes(provider: Provider) -> None:
+    """signed_delivery, verify_and_parse and Receiver take SigningKeys, alone or mixed in a list."""
+    until = datetime(2999, 1, 1, tzinfo=timezone.utc)
+    named = SigningKey(SHARED_SECRET, id="2026-11", not_after=until)
+    event_type = next(iter(testing.event_types(provider)))
+    body, headers = testing.signed_delivery(provider, named, event_type)
+    for secret in (named, [named, "whsec_" + base64.b64encode(b"other-key-0123").decode()]):
+        event = provider.verify_and_parse(body, headers, secret=secret)
+        assert event.event_type == event_type
+        assert Receiver(provider, secret=secret).handle(body, headers).key_id == "2026-11"
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from .signatures import (
     HeadersLike,
     HexHmacVerifier,
     Secret,
+    SigningKey,
     StandardWebhooksVerifier,
     Verifier,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "SQLiteStore",
     "Secret",
     "SignatureMismatchError",
+    "SigningKey",
     "StandardWebhooksVerifier",
     "StoreUnavailableError",
     "TimestampOutOfToleranceError",

@@ -17,8 +17,9 @@ import base64
 import binascii
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from ._keys import fingerprint
 from .errors import MalformedHeaderError
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class Ed25519Keys:
     signatures; `signer` is that key when it is a ``whsk_`` secret key (None for a public key).
     """
 
-    __slots__ = ("_invalid", "public", "signer", "signs")
+    __slots__ = ("_invalid", "ids", "public", "signer", "signs")
 
     def __init__(
         self, public: Sequence[Ed25519PublicKey], signer: Ed25519PrivateKey | None, *, signs: bool
@@ -58,6 +59,8 @@ class Ed25519Keys:
         from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - optional extra
 
         self.public = tuple(public)
+        #: Each public key's id, as the log and `Outcome.key_id` report it: its fingerprint.
+        self.ids = tuple(fingerprint(key.public_bytes_raw()) for key in self.public)
         self.signer = signer
         self.signs = signs
         self._invalid = InvalidSignature
@@ -80,8 +83,10 @@ class Ed25519Keys:
             f"(signatures x the {len(self.public)} configured key(s)) per request",
         )
 
-    def verify(self, header: str, signed_prefix: bytes, message: Buffer) -> bool | None:
-        """True if a ``v1a`` entry of `header` verifies with a key; None if there is no such entry.
+    def verify(
+        self, header: str, signed_prefix: bytes, message: Buffer
+    ) -> str | Literal[False] | None:
+        """The id of the key a ``v1a`` entry of `header` verifies with; None if there is no entry.
 
         False if there are well-formed ``v1a`` entries but none verifies. Entries in another
         form (urlsafe or unpadded base64, the wrong length) are skipped as malformed, before any
@@ -96,12 +101,12 @@ class Ed25519Keys:
             return None
         signed = b"".join((signed_prefix, message))  # ed25519 reads its message twice: one buffer
         for signature in signatures:
-            for key in self.public:
+            for key_id, key in zip(self.ids, self.public, strict=True):
                 try:
                     key.verify(signature, signed)
                 except self._invalid:
                     continue
-                return True
+                return key_id
         return False
 
     def sign(self, signed_prefix: bytes, message: Buffer) -> str:

@@ -86,16 +86,28 @@ class MalformedHeaderError(VerificationError):
 
 
 class SignatureMismatchError(VerificationError):
-    """The signature is well formed but was not made with any configured secret over these bytes."""
+    """The signature is well formed but was not made with any configured secret over these bytes.
+
+    Or it was, with a `SigningKey` outside its validity window: then `key_id` names that key
+    and the message says when it is valid (both are safe to log and return to the sender).
+    """
 
     code: ClassVar[str] = "signature_mismatch"
 
-    def __init__(self, header: str) -> None:
-        super().__init__(
-            f"{header} does not match the body: check the secret, and that the raw request body "
-            "is verified exactly as received (not re-serialised JSON)",
-            header=header,
-        )
+    def __init__(self, header: str, *, key_id: str | None = None, window: str = "") -> None:
+        if key_id is None:
+            message = (
+                f"{header} does not match the body: check the secret, and that the raw request "
+                "body is verified exactly as received (not re-serialised JSON)"
+            )
+        else:
+            message = (
+                f"{header} was made with key {key_id}, which verifies nothing at this time "
+                f"(it is valid {window}): check the key's window, and which key the sender uses"
+            )
+        super().__init__(message, header=header)
+        #: The id of a key that made the signature but is outside its validity window, if one did.
+        self.key_id = key_id
 
 
 class TimestampOutOfToleranceError(VerificationError):

@@ -316,8 +316,8 @@ class Deliveries:
     ) -> DeliveryFactory:
         """Return the factory of deliveries `target` accepts.
 
-        Given a `Receiver`, its own verifier signs (its first secret), so the deliveries pass
-        whatever secret it was configured with. Given a provider (or its name), `secret` is
+        Given a `Receiver`, its own verifier signs (its first key valid now), so the deliveries
+        pass whatever secret it was configured with. Given a provider (or its name), `secret` is
         the one the receiver under test uses.
         """
         if isinstance(target, Receiver):

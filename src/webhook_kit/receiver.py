@@ -129,12 +129,17 @@ _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
 
 @dataclass(frozen=True)
 class Outcome:
-    """What to answer: a status, a small JSON body, extra headers, and the event if parsed."""
+    """What to answer: a status, a small JSON body, extra headers, and the event if parsed.
+
+    `key_id` is the id of the signing key that verified the delivery (a `SigningKey`'s ``id``,
+    or a plain secret's fingerprint, ``fp:1a2b3c4d``); None when it was not verified.
+    """
 
     status: int
     body: Mapping[str, Any]
     headers: Mapping[str, str] = field(default_factory=dict)
     event: Any = field(default=None, repr=False, compare=False)
+    key_id: str | None = field(default=None, compare=False)
 
     def content(self) -> bytes:
         """The JSON body as bytes."""
@@ -174,6 +179,8 @@ class _Delivery:
     invalid: InvalidEvent | None = None
     #: How many handlers its event type has, once dispatched (``handlers=`` in the log line).
     handlers: int | None = None
+    #: The id of the key that verified it (``key_id=`` in the log line), once verified.
+    key_id: str | None = None
 
 
 class _Options(TypedDict, total=False):
@@ -343,6 +350,15 @@ class Receiver(On[EventT]):
     def __repr__(self) -> str:
         return f"Receiver({self.provider.name!r}, store={self.store!r})"
 
+    def expired_keys(self, *, now: Now | None = None) -> tuple[str, ...]:
+        """The ids of the signing keys whose `not_after` has passed: they verify nothing now.
+
+        Judged at `now`, else by the verifiers' clock. Empty when no key has expired, or when
+        the verifier (a custom one) does not say.
+        """
+        expired = getattr(self.verifier, "expired_keys", None)
+        return () if expired is None else tuple(expired(now=now))
+
     @property
     def store(self) -> IdempotencyStore | AsyncIdempotencyStore | None:
         """The idempotency store; assigning another one takes effect on both paths."""
@@ -461,7 +477,7 @@ class Receiver(On[EventT]):
         # Before verifying, so that a refused delivery's log line names it (unverified).
         delivery.key = store_key(name, keys[0])
         if verify:
-            self.verifier.verify(body, headers, now=now)
+            delivery.key_id = self.verifier.verify(body, headers, now=now)
         delivery.also = tuple(store_key(name, key) for key in keys[1:])
         try:
             event: Any = self.provider.parse(body)
@@ -573,11 +589,16 @@ class Receiver(On[EventT]):
     ) -> Outcome:
         """Log one line per delivery: ERROR for 5xx, WARNING for 401 and drift, else INFO.
 
+        ``key_id=`` names the signing key that verified the delivery (None if none did), so an
+        operator sees when an old key stops being used.
+
         A refusal or an outage names its cause (the error's message, which never holds a
         secret or an expected signature; credentials in a URL are cut out); a wrong secret,
         where every delivery is 401, shows at WARNING.
         """
-        outcome = Outcome(outcome.status, outcome.body, outcome.headers, delivery.event)
+        outcome = Outcome(
+            outcome.status, outcome.body, outcome.headers, delivery.event, delivery.key_id
+        )
         result = outcome.body.get("status") or outcome.body.get("error")
         if outcome.status >= 500:
             level = logging.ERROR
@@ -596,10 +617,11 @@ class Receiver(On[EventT]):
             extra += " cause=" + repr(_CREDENTIALS.sub("***@", str(error)))
         logger.log(
             level,
-            "webhook provider=%s event=%s key=%s outcome=%s status=%d duration_ms=%.1f%s",
+            "webhook provider=%s event=%s key=%s key_id=%s outcome=%s status=%d duration_ms=%.1f%s",
             self.provider.name,
             delivery.event_type,
             delivery.key,
+            delivery.key_id,
             result,
             outcome.status,
             (time.perf_counter() - delivery.started) * 1000,

@@ -13,12 +13,18 @@ Both verify the raw request bytes exactly as received, accept several secrets (r
 with `hmac.compare_digest` on equal-length values, raise only `VerificationError` subclasses on bad
 input, and can `sign()` a body so tests can make deliveries that pass. Both refuse, when made, a
 secret that could never verify as configured: None, empty, or text with surrounding whitespace.
+
+A secret may be a `SigningKey`, which gives it an id and a validity window. `verify` returns the
+id of the key that matched (a plain secret's is its fingerprint, ``fp:1a2b3c4d``); a key outside
+its window at the verification time (`now`, else the clock) verifies nothing, and `sign` uses
+the first key valid then.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from binascii import b2a_base64
 from collections.abc import Sequence
@@ -30,12 +36,13 @@ from typing import Any, Literal, Protocol, TypeAlias
 
 from . import _ed25519
 from ._headers import HeadersLike, get_header
-from ._hmac import HmacKey
+from ._keys import PreparedKey, SigningKey, expired, prepare, signing_key
 from .errors import (
     MalformedHeaderError,
     MissingHeaderError,
     SignatureMismatchError,
     TimestampOutOfToleranceError,
+    VerificationError,
 )
 
 __all__ = [
@@ -43,6 +50,7 @@ __all__ = [
     "HeadersLike",
     "HexHmacVerifier",
     "Secret",
+    "SigningKey",
     "StandardWebhooksVerifier",
     "Verifier",
 ]
@@ -50,8 +58,9 @@ __all__ = [
 Body: TypeAlias = "bytes | bytearray | memoryview | str"
 """A raw request body. A `str` is encoded as UTF-8 first; pass bytes to avoid that copy."""
 
-Secret: TypeAlias = "str | bytes"  # noqa: S105
-"""One signing secret; verifiers also take a sequence of them, the first one signing."""
+Secret: TypeAlias = "str | bytes | SigningKey"  # noqa: S105
+"""One signing secret, or a `SigningKey` giving one an id and a validity window; verifiers also
+take a sequence of them, the first one valid at the time signing."""
 
 Now: TypeAlias = "float | datetime"
 """An injected clock: seconds since the Unix epoch, or an aware `datetime`."""
@@ -60,14 +69,39 @@ Now: TypeAlias = "float | datetime"
 class Verifier(Protocol):
     """What every verifier offers: check a delivery, or make the headers of one."""
 
-    def verify(self, body: Body, headers: HeadersLike, *, now: Now | None = None) -> None:
-        """Return if `body` is validly signed per `headers`, else raise `VerificationError`."""
+    def verify(self, body: Body, headers: HeadersLike, *, now: Now | None = None) -> str | None:
+        """Return the matched key's id if `body` is validly signed per `headers`, else raise.
+
+        Raise `VerificationError`. A verifier without key ids may return None.
+        """
 
     def sign(self, body: Body, *, now: Now | None = None) -> dict[str, str]:
-        """Return the headers that make `verify(body, headers)` pass, using the first secret."""
+        """Return the headers that make `verify(body, headers)` pass, using the first valid key."""
 
 
-class HexHmacVerifier:
+class _Keys:
+    """The prepared keys of a verifier, and what it can say about them without their secrets."""
+
+    __slots__ = ("_keys", "_windowed")
+
+    _keys: tuple[PreparedKey, ...]
+    _windowed: bool  # whether any key has a window: if none does, verify checks no time
+
+    def _set_keys(self, keys: tuple[PreparedKey, ...]) -> None:
+        self._keys = keys
+        self._windowed = any(key.not_before > -math.inf or key.not_after < math.inf for key in keys)
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The ids of the keys, in the order given: a `SigningKey`'s own, else its fingerprint."""
+        return tuple(key.id for key in self._keys)
+
+    def expired_keys(self, *, now: Now | None = None) -> tuple[str, ...]:
+        """The ids of the keys whose `not_after` has passed (at `now`): safe to delete."""
+        return expired(self._keys, _seconds(now))
+
+
+class HexHmacVerifier(_Keys):
     """HMAC of the raw body, sent hex-encoded in one header, optionally after a fixed prefix.
 
     The prefix (struktr's ``sha256=``) is required when configured and compared exactly. The hex
@@ -75,7 +109,7 @@ class HexHmacVerifier:
     case of a hex digit carries no information.
     """
 
-    __slots__ = ("_keys", "_length", "_lower", "_size", "header", "prefix")
+    __slots__ = ("_length", "_lower", "_size", "header", "prefix")
 
     def __init__(
         self,
@@ -90,28 +124,38 @@ class HexHmacVerifier:
         self.header = header
         self.prefix = prefix
         self._lower = header.lower()
-        self._keys = tuple(HmacKey(key, algorithm) for key in _secrets(secret, _utf8))
+        self._set_keys(prepare(_secrets(secret, _utf8), algorithm))
         self._size = self._keys[0].digest_size
         self._length = len(prefix) + 2 * self._size
 
     def __repr__(self) -> str:
         return f"HexHmacVerifier(header={self.header!r}, prefix={self.prefix!r})"
 
-    def verify(self, body: Body, headers: HeadersLike, *, now: Now | None = None) -> None:  # noqa: ARG002
-        """Return if `headers` hold a valid signature of `body`; else raise `VerificationError`."""
+    def verify(self, body: Body, headers: HeadersLike, *, now: Now | None = None) -> str:
+        """Return the id of the key whose signature of `body` `headers` hold; else raise.
+
+        Raise `VerificationError`. `now` only matters for keys with a window.
+        """
         value = get_header(headers, self.header, self._lower)
         if not value:
             raise MissingHeaderError(self.header)
         received = self._decode(value)
         message = _buffer(body)
+        outside = None
         for key in self._keys:
             if compare_digest(key.digest_one(message), received):
-                return
-        raise SignatureMismatchError(self.header)
+                if not self._windowed or key.valid_at(_seconds(now)):
+                    return key.id
+                outside = key  # the signature is right, the time is not: say so
+        raise _mismatch(self.header, outside)
 
-    def sign(self, body: Body, *, now: Now | None = None) -> dict[str, str]:  # noqa: ARG002
-        """Return ``{header: prefix + hex}`` for `body`, signed with the first secret."""
-        return {self.header: self.prefix + self._keys[0].digest_one(_buffer(body)).hex()}
+    def sign(self, body: Body, *, now: Now | None = None) -> dict[str, str]:
+        """Return ``{header: prefix + hex}`` for `body`, signed with the first key valid `now`.
+
+        Raise `ValueError` if no key is valid then.
+        """
+        key = signing_key(self._keys, _seconds(now))
+        return {self.header: self.prefix + key.digest_one(_buffer(body)).hex()}
 
     def _decode(self, value: str) -> bytes:
         if len(value) != self._length:
@@ -142,7 +186,7 @@ _HEX_DIGEST = re.compile(rb"[0-9a-fA-F]{64}")
 _MAX_DIGITS = 12  # seconds since the epoch, good until the year 33658
 
 
-class StandardWebhooksVerifier:
+class StandardWebhooksVerifier(_Keys):
     """The Standard Webhooks (Svix) scheme: HMAC-SHA256 over ``id.timestamp.body``.
 
     The secret is ``whsec_<base64>`` (or bare base64, or the raw key bytes); the key is the
@@ -158,15 +202,7 @@ class StandardWebhooksVerifier:
     and signatures are hex digests (``v1,<hex>`` or bare). Only use it if a sender really signs so.
     """
 
-    __slots__ = (
-        "_base64",
-        "_digest_length",
-        "_keys",
-        "_pattern",
-        "_v1a",
-        "encoding",
-        "tolerance",
-    )
+    __slots__ = ("_base64", "_digest_length", "_pattern", "_v1a", "encoding", "tolerance")
 
     def __init__(
         self,
@@ -186,7 +222,7 @@ class StandardWebhooksVerifier:
         if self._v1a is not None and encoding != "base64":
             raise ValueError("whpk_ and whsk_ keys (v1a signatures) need encoding='base64'")
         hmac_secrets = _secrets(secret, decode) if self._v1a is None or secret else []
-        self._keys = tuple(HmacKey(key) for key in hmac_secrets)
+        self._set_keys(prepare(hmac_secrets))
         self._base64 = encoding == "base64"
         self._pattern = _BASE64_DIGEST if self._base64 else _HEX_DIGEST
         self._digest_length = 44 if self._base64 else 64
@@ -194,8 +230,8 @@ class StandardWebhooksVerifier:
     def __repr__(self) -> str:
         return f"StandardWebhooksVerifier(tolerance={self.tolerance!r}, encoding={self.encoding!r})"
 
-    def verify(self, body: Body, headers: HeadersLike, *, now: Now | None = None) -> None:
-        """Return if `headers` hold a valid, timely signature of `body`; raise if not."""
+    def verify(self, body: Body, headers: HeadersLike, *, now: Now | None = None) -> str:
+        """Return the id of the key that signed `body` validly and in time; raise if none did."""
         get = headers.get  # one lookup per header for the usual mapping with canonical names
         msg_id, timestamp, signature = get(_ID[0]), get(_TIMESTAMP[0]), get(_SIGNATURE[0])
         if not (str is msg_id.__class__ is timestamp.__class__ is signature.__class__) or not (
@@ -204,7 +240,8 @@ class StandardWebhooksVerifier:
             msg_id, timestamp, signature = _standard_headers(headers)
         if not (timestamp.isdigit() and timestamp.isascii() and len(timestamp) <= _MAX_DIGITS):
             raise MalformedHeaderError(_TIMESTAMP[0], "expected whole seconds since the Unix epoch")
-        age = (_clock() if now is None else _seconds(now)) - int(timestamp)
+        current = _clock() if now is None else _seconds(now)
+        age = current - int(timestamp)
         if not -self.tolerance <= age <= self.tolerance:
             raise TimestampOutOfToleranceError(
                 _TIMESTAMP[0], age=int(age), tolerance=self.tolerance
@@ -217,37 +254,47 @@ class StandardWebhooksVerifier:
             candidates = [signature[3:].encode()]  # the usual case: one signature, one secret
         else:
             candidates = self._candidates(signature.encode("utf-8", "surrogatepass"))
+        outside = None
         for key in self._keys:
             mac = key.digest_two(signed_prefix, message)
             digest = b2a_base64(mac, newline=False) if self._base64 else mac.hex().encode()
             for candidate in candidates:
                 if compare_digest(digest, candidate):
-                    return
+                    if not self._windowed or key.not_before <= current < key.not_after:
+                        return key.id
+                    outside = key
         v1a = None if self._v1a is None else self._v1a.verify(signature, signed_prefix, message)
         if v1a:
-            return
-        if v1a is False or any(self._pattern.fullmatch(candidate) for candidate in candidates):
-            raise SignatureMismatchError(_SIGNATURE[0])
+            return v1a  # the id of the ed25519 key that verified
+        raise self._refusal(
+            outside, well_formed=v1a is False or any(map(self._pattern.fullmatch, candidates))
+        )
+
+    def _refusal(self, outside: PreparedKey | None, *, well_formed: bool) -> VerificationError:
+        """Why nothing verified: a mismatch if some entry had our form, else a malformed header."""
+        if outside is not None or well_formed:
+            return _mismatch(_SIGNATURE[0], outside)
         form = "v1,<base64>" if self.encoding == "base64" else "v1,<hex>"
         if self._v1a is not None:
             form += " or v1a,<base64>"
-        raise MalformedHeaderError(_SIGNATURE[0], f"expected space-separated {form} entries")
+        return MalformedHeaderError(_SIGNATURE[0], f"expected space-separated {form} entries")
 
     def sign(
         self, body: Body, *, now: Now | None = None, msg_id: str | None = None
     ) -> dict[str, str]:
-        """Return the three ``webhook-*`` headers for `body`, signed with the first secret.
+        """Return the three ``webhook-*`` headers for `body`, signed with the first key valid now.
 
         A ``whsk_`` key first makes a ``v1a`` signature; a ``whpk_`` key first cannot sign
-        (`ValueError`).
+        (`ValueError`), nor can a list with no key valid at `now`.
         """
         msg_id = msg_id if msg_id is not None else "msg_" + token_hex(12)
-        timestamp = str(int(_seconds(now)))
+        current = _seconds(now)
+        timestamp = str(int(current))
         prefix = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogatepass")
         if self._v1a is not None and self._v1a.signs:
             signature = self._v1a.sign(prefix, _buffer(body))
             return {_ID[0]: msg_id, _TIMESTAMP[0]: timestamp, _SIGNATURE[0]: signature}
-        mac = self._keys[0].digest_two(prefix, _buffer(body))
+        mac = signing_key(self._keys, current).digest_two(prefix, _buffer(body))
         digest = base64.b64encode(mac).decode() if self._base64 else mac.hex()
         return {_ID[0]: msg_id, _TIMESTAMP[0]: timestamp, _SIGNATURE[0]: "v1," + digest}
 
@@ -264,6 +311,13 @@ class StandardWebhooksVerifier:
             if version == b"v1" and len(signature) == self._digest_length:
                 found.append(signature.lower() if self.encoding == "hex" else signature)
         return found
+
+
+def _mismatch(header: str, outside: PreparedKey | None) -> SignatureMismatchError:
+    """The mismatch error; naming the key when one made the signature outside its window."""
+    if outside is None:
+        return SignatureMismatchError(header)
+    return SignatureMismatchError(header, key_id=outside.id, window=outside.window())
 
 
 def _standard_headers(headers: HeadersLike) -> tuple[str, str, str]:
@@ -300,11 +354,11 @@ def _seconds(now: Now | None) -> float:
 _BUFFERS = (bytes, bytearray, memoryview)
 
 
-def _utf8(secret: Secret) -> bytes:
+def _utf8(secret: str | bytes) -> bytes:
     return secret.encode("utf-8") if isinstance(secret, str) else secret
 
 
-def _standard_secret(secret: Secret) -> bytes:
+def _standard_secret(secret: str | bytes) -> bytes:
     """Decode ``whsec_<base64>`` or bare base64 (padding optional); bytes are the key itself."""
     if isinstance(secret, bytes):
         return secret
@@ -317,8 +371,11 @@ def _standard_secret(secret: Secret) -> bytes:
         ) from None
 
 
-def _secrets(secret: Secret | Sequence[Secret], decode: _Decode) -> list[bytes]:
-    """The HMAC keys of `secret`, or an error saying what is wrong with it (never quoting it).
+def _secrets(
+    secret: Secret | Sequence[Secret], decode: _Decode
+) -> list[tuple[bytes, SigningKey | None]]:
+    """The HMAC keys of `secret` (each with its `SigningKey`, if given as one), or an error
+    saying what is wrong with it (never quoting it).
 
     A string secret is refused when it is empty, only whitespace, or starts or ends with
     whitespace: the newline that ends a secrets file would otherwise become part of the key and
@@ -329,22 +386,26 @@ def _secrets(secret: Secret | Sequence[Secret], decode: _Decode) -> list[bytes]:
             "secret is None: pass a str or bytes, or a list of them "
             "(is the environment variable it comes from set?)"
         )
-    if isinstance(secret, str | bytes):
+    if isinstance(secret, str | bytes | SigningKey):
         given: list[Any] = [secret]
     elif isinstance(secret, Sequence):
         given = list(secret)
     else:
         raise TypeError(
-            "secret must be a str or bytes, or a list of them (the first one signs), "
-            f"got {type(secret).__name__}"
+            "secret must be a str, bytes or SigningKey, or a list of them (the first valid one "
+            f"signs), got {type(secret).__name__}"
         )
     if not given:
         raise ValueError("at least one secret is required, got an empty list")
     keys = []
-    for index, item in enumerate(given):
+    for index, entry in enumerate(given):
         which = "secret" if len(given) == 1 else f"secret {index + 1} of {len(given)}"
+        signing = entry if isinstance(entry, SigningKey) else None
+        item = entry if signing is None else signing.secret
+        if signing is not None and signing.id is not None:
+            which += f" (id {signing.id!r})"
         if not isinstance(item, str | bytes):
-            raise TypeError(f"{which} must be str or bytes, got {type(item).__name__}")
+            raise TypeError(f"{which} must be str, bytes or SigningKey, got {type(item).__name__}")
         if isinstance(item, str) and item != item.strip():
             problem = (
                 "is only whitespace"
@@ -359,9 +420,9 @@ def _secrets(secret: Secret | Sequence[Secret], decode: _Decode) -> list[bytes]:
             raise ValueError(f"{which} {exc}") from None
         if not key:
             raise ValueError(f"{which} is empty")
-        keys.append(key)
+        keys.append((key, signing))
     return keys
 
 
 class _Decode(Protocol):
-    def __call__(self, secret: Secret, /) -> bytes: ...
+    def __call__(self, secret: str | bytes, /) -> bytes: ...
