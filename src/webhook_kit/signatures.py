@@ -255,7 +255,7 @@ class StandardWebhooksVerifier(_Keys):
         else:
             candidates = self._candidates(signature.encode("utf-8", "surrogatepass"))
         outside = None
-        for key in self._keys:
+        for key in self._keys if candidates else ():  # only v1a entries: no HMAC to compute
             mac = key.digest_two(signed_prefix, message)
             digest = b2a_base64(mac, newline=False) if self._base64 else mac.hex().encode()
             for candidate in candidates:
