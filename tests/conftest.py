@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.receiving import CLIENTS
+from webhook_kit import SQLiteStore
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=200
@@ -79,3 +85,17 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@pytest.fixture(params=list(CLIENTS))
+def client_factory(request: pytest.FixtureRequest) -> Any:
+    """Each way into a receiver: the core, sync and async, and each installed adapter."""
+    return CLIENTS[request.param]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    """A fresh SQLite idempotency store, the embedded default (the store suite has its own)."""
+    store = SQLiteStore(tmp_path / "idempotency.sqlite3")
+    yield store
+    store.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 
 from tests.brokers import SilentServer, answered_within
 from tests.receiving import CLIENTS, SECRETS, reply_of
-from webhook_kit import SQLiteStore, providers, testing
+from webhook_kit import providers, testing
 from webhook_kit._headers import get_header
 from webhook_kit.celery import CeleryDefer, DeadLetteredError
 from webhook_kit.deadletters import SQLiteDeadLetters
@@ -43,14 +42,6 @@ class ListDefer:
         if self.down:
             raise QueueUnavailableError("the list is down")
         self.queued.append(delivery)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    """A fresh SQLite store."""
-    store = SQLiteStore(tmp_path / "idempotency.sqlite3")
-    yield store
-    store.close()
 
 
 def receiver_with(name: str, store: Any, defer: Defer | None, calls: list[Any]) -> Receiver:

@@ -51,14 +51,6 @@ def sql(request: pytest.FixtureRequest) -> Iterator[SQLDeadLetters]:
     yield from sql_letters(request, request.param)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    """A fresh idempotency store."""
-    store = SQLiteStore(tmp_path / "idempotency.sqlite3")
-    yield store
-    store.close()
-
-
 def letter_of(name: str, secret: str, delivery_id: str, **fields: Any) -> DeadLetter:
     """A dead letter holding a real signed delivery of `name`, received an hour ago."""
     received = time.time() - 3600

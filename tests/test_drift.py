@@ -18,7 +18,7 @@ import pytest
 
 from tests.drift import DRIFTS, REFUSED, Drift, fixed_provider
 from tests.receiving import CLIENTS, SECRETS
-from webhook_kit import InvalidEvent, PayloadError, SQLiteStore, providers, replay, testing
+from webhook_kit import InvalidEvent, PayloadError, providers, replay, testing
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.defer import QueuedDelivery
 from webhook_kit.events import struktr
@@ -44,14 +44,6 @@ class Seen:
             self.failures_left -= 1
             raise RuntimeError("on_invalid failed on purpose")
         self.invalid.append(event)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    """A fresh idempotency store."""
-    store = SQLiteStore(tmp_path / "idempotency.sqlite3")
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -249,3 +249,23 @@ def test_an_unknown_event_without_on_unknown_logs_handlers_0(
     [line] = _lines(caplog)
     assert "event=something.new" in line
     assert line.endswith(" handlers=0")
+
+
+def test_an_accepted_invalid_payload_logs_its_handlers_and_paths(
+    client_factory: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An `InvalidEvent` handled by `on_invalid` logs both how many handlers ran and where."""
+    receiver = Receiver(
+        "struktr", secret=SECRETS["struktr"], store=MemoryStore(), invalid_payloads="accept"
+    )
+    receiver.on_invalid(lambda _event: None)
+    payload = testing.sample("struktr", "batch.progress")
+    payload["data"]["total"] = None
+    with caplog.at_level(logging.INFO, logger="webhook_kit"):
+        reply = client_factory(receiver)(
+            *testing.signed_delivery("struktr", SECRETS["struktr"], payload)
+        )
+    assert (reply.status, reply.body) == (200, {"status": "processed"})
+    [line] = _lines(caplog)
+    assert " handlers=1" in line
+    assert " invalid=data.total" in line

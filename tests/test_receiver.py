@@ -8,15 +8,13 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.receiving import CLIENTS, SECRETS, Post
 from webhook_kit import SigningKey, StandardWebhooksVerifier, UnknownEvent, providers, testing
-from webhook_kit.idempotency import MemoryStore, SQLiteStore, store_key
+from webhook_kit.idempotency import MemoryStore, store_key
 from webhook_kit.idempotency.redis import RedisStore
 from webhook_kit.pytest_plugin import FrozenClock
 from webhook_kit.receiver import Receiver
@@ -43,20 +41,6 @@ class Recorder:
             self.failures_left -= 1
             raise RuntimeError("handler failed on purpose")
         self.events.append(event)
-
-
-@pytest.fixture(params=list(CLIENTS))
-def client_factory(request: pytest.FixtureRequest) -> Any:
-    """Each way into a receiver: the core, sync and async, and each installed adapter."""
-    return CLIENTS[request.param]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    """A fresh SQLite store, the embedded default."""
-    store = SQLiteStore(tmp_path / "idempotency.sqlite3")
-    yield store
-    store.close()
 
 
 def make(

@@ -140,13 +140,17 @@ class Provider(Generic[EventT]):
             return (cast("str", digest),)
         return (header_id,) if digest is None or header_id == digest else (header_id, digest)
 
+    def time_field(self, event_type: str | None) -> tuple[str, ...] | None:
+        """The path of the signed time in a body of `event_type`, from `time_fields`, if any."""
+        return self.time_fields.get(event_type or "") or self.time_fields.get("*")
+
     def signed_time(self, event: Any) -> datetime | None:
         """When the signed body says `event` happened, or None if it does not say.
 
         Read from `time_fields` for the event's type: on the typed model, or in the raw payload
         of an `UnknownEvent` or `InvalidEvent`.
         """
-        path = self.time_fields.get(event.event_type) or self.time_fields.get("*")
+        path = self.time_field(event.event_type)
         if path is None:
             return None
         value: Any = event.payload if isinstance(event, (UnknownEvent, InvalidEvent)) else event

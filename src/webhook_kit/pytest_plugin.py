@@ -273,7 +273,7 @@ class DeliveryFactory:
 
     def _stamp(self, data: dict[str, Any], event_type: str, sent_at: float) -> None:
         """Set the sample's signed time (`Provider.time_fields`) to when it is sent."""
-        path = self.provider.time_fields.get(event_type) or self.provider.time_fields.get("*")
+        path = self.provider.time_field(event_type)
         if not path:
             return
         parent: Any = data

@@ -499,11 +499,9 @@ class Receiver(On[EventT]):
             )
         age = _epoch(now) - sent.timestamp()
         if age > max_age:
-            path = self.provider.time_fields.get(event.event_type) or self.provider.time_fields.get(
-                "*", ()
-            )
+            path = ".".join(self.provider.time_field(event.event_type) or ())
             raise TimestampOutOfToleranceError(
-                "the body's " + ".".join(path), age=int(age), tolerance=int(max_age)
+                f"the body's {path}", age=int(age), tolerance=int(max_age)
             )
 
     def _invalid_payload(self, body: Body, error: PayloadError, delivery: _Delivery) -> None:
@@ -610,7 +608,7 @@ class Receiver(On[EventT]):
         if delivery.invalid is not None:  # schema drift: say where, never what
             level = max(level, logging.WARNING)
             paths = delivery.invalid.paths
-            extra = " invalid=" + ",".join(paths[:_MAX_LOGGED_PATHS])
+            extra += " invalid=" + ",".join(paths[:_MAX_LOGGED_PATHS])
             if len(paths) > _MAX_LOGGED_PATHS:
                 extra += f",+{len(paths) - _MAX_LOGGED_PATHS}"
         if error is not None and level >= logging.WARNING:
