@@ -13,12 +13,11 @@ import re
 from pathlib import Path
 
 import pytest
+from mypy import api as mypy_api  # a dev dependency: the typing tests never skip
 
 from tests.overloads import TARGET, Typed, render, typed
 from webhook_kit import providers
 from webhook_kit.receiver import Receiver, _Options
-
-mypy_api = pytest.importorskip("mypy.api")
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 PRESETS = {
