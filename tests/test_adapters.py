@@ -21,6 +21,7 @@ import flask
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
+from starlette.applications import Starlette
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from tests.receiving import CLIENTS, SECRETS
@@ -30,6 +31,7 @@ from webhook_kit.deadletters.sql import SQLDeadLetters
 from webhook_kit.fastapi import openapi_request_body, verified_event, webhook_router
 from webhook_kit.flask import webhook_blueprint, webhook_view
 from webhook_kit.idempotency import AsyncThreadedStore
+from webhook_kit.starlette import webhook_app, webhook_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 4096
@@ -148,13 +150,10 @@ def flask_send(
     return Sent(int(status.split()[0]), json.loads(content), stream.reads)
 
 
-def fastapi_send(
-    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+def asgi_send(
+    app: Any, path: str, chunks: list[bytes], headers: Mapping[str, str], length: int | None
 ) -> Sent:
-    """The FastAPI router, called as uvicorn calls it (chunked: no content-length header)."""
-    app = FastAPI()
-    app.include_router(webhook_router(receiver))
-    path = f"/webhooks/{receiver.provider.name}"
+    """Call an ASGI `app` as uvicorn calls it (chunked: no content-length header)."""
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     if length is None:
         raw_headers.append((b"transfer-encoding", b"chunked"))
@@ -194,7 +193,28 @@ def fastapi_send(
     return Sent(start["status"], json.loads(content), reads)
 
 
-RAW: dict[str, RawSend] = {"flask": flask_send, "fastapi": fastapi_send}
+def fastapi_send(
+    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+) -> Sent:
+    """The FastAPI router, called as uvicorn calls it."""
+    app = FastAPI()
+    app.include_router(webhook_router(receiver))
+    return asgi_send(app, f"/webhooks/{receiver.provider.name}", chunks, headers, length)
+
+
+def starlette_send(
+    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+) -> Sent:
+    """The Starlette routes, called as uvicorn calls them."""
+    app = Starlette(routes=webhook_routes(receiver))
+    return asgi_send(app, f"/webhooks/{receiver.provider.name}", chunks, headers, length)
+
+
+RAW: dict[str, RawSend] = {
+    "flask": flask_send,
+    "fastapi": fastapi_send,
+    "starlette": starlette_send,
+}
 
 
 @pytest.fixture(params=list(RAW))
@@ -269,7 +289,11 @@ else:
 
 @pytest.mark.parametrize(
     ("module", "framework", "extra"),
-    [("flask", "flask", "flask"), ("fastapi", "fastapi", "fastapi")],
+    [
+        ("flask", "flask", "flask"),
+        ("fastapi", "fastapi", "fastapi"),
+        ("starlette", "starlette", "starlette"),
+    ],
 )
 def test_missing_framework_names_the_extra(module: str, framework: str, extra: str) -> None:
     """Importing an adapter without its framework raises ImportError naming the extra."""
@@ -534,3 +558,43 @@ def test_flask_refuses_an_async_store() -> None:
         webhook_view(receiver)
     with pytest.raises(TypeError, match="async store"):
         webhook_blueprint({"struktr": receiver})
+
+
+# Starlette: route names, and the plain ASGI app's other connection types
+
+
+def test_starlette_url_for_finds_each_receiver() -> None:
+    """`url_path_for("webhooks.<segment>")` gives each receiver's path, for a name or a mapping."""
+    struktr = Receiver("struktr", secret=SECRETS["struktr"])
+    app = Starlette(
+        routes=[*webhook_routes(struktr), *webhook_routes({"billing": struktr}, prefix="/in")]
+    )
+    assert app.url_path_for("webhooks.struktr") == "/webhooks/struktr"
+    assert app.url_path_for("webhooks.billing") == "/in/billing"
+
+
+def test_plain_asgi_app_answers_lifespan_and_closes_websockets() -> None:
+    """Served alone, the ASGI app completes startup and shutdown and refuses a WebSocket."""
+    app = webhook_app(Receiver("struktr", secret=SECRETS["struktr"]))
+
+    async def run(scope_type: str, incoming: list[str]) -> list[dict[str, Any]]:
+        pending = [{"type": message} for message in incoming]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return pending.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": scope_type, "asgi": {"version": "3.0"}, "path": "/", "headers": []}
+        await asyncio.wait_for(app(scope, receive, send), timeout=5)
+        return sent
+
+    lifespan = asyncio.run(run("lifespan", ["lifespan.startup", "lifespan.shutdown"]))
+    assert [m["type"] for m in lifespan] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+    [closed] = asyncio.run(run("websocket", ["websocket.connect"]))
+    assert closed["type"] == "websocket.close"

@@ -71,7 +71,7 @@ def test_root_import_needs_no_framework() -> None:
     code = (
         "import sys, webhook_kit; "
         "heavy = {'flask', 'werkzeug', 'fastapi', 'starlette', 'django', 'redis', 'sqlalchemy', "
-        "'psycopg', 'pymysql', 'celery', 'click', 'typer'}; "
+        "'psycopg', 'pymysql', 'celery', 'click', 'typer', 'litestar', 'aiohttp'}; "
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )
     result = subprocess.run(  # noqa: S603
@@ -129,8 +129,20 @@ LAYERS = [
     },
     {"providers", "deadletters", "defer", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
-    {"replays", "testing", "_adapters"},
-    {"celery", "flask", "fastapi", "django", "cli", "pytest_plugin", "__init__", "__main__"},
+    {"replays", "testing", "_adapters", "_bodies"},
+    {
+        "celery",
+        "flask",
+        "fastapi",
+        "django",
+        "starlette",
+        "litestar",
+        "aiohttp",
+        "cli",
+        "pytest_plugin",
+        "__init__",
+        "__main__",
+    },
 ]
 
 

@@ -84,6 +84,9 @@ APPS: dict[str, App] = {
     "fastapi": App(
         "fastapi", 2, _uvicorn("examples.fastapi_app:app"), ROOT / "examples/fastapi_app.py"
     ),
+    "starlette": App(
+        "starlette", 2, _uvicorn("examples.starlette_app:app"), ROOT / "examples/starlette_app.py"
+    ),
     "django": App(
         "django",
         3,
