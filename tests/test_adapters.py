@@ -9,6 +9,7 @@ app reads is observable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import subprocess
@@ -20,12 +21,15 @@ from typing import Annotated, Any, NamedTuple
 import flask
 import httpx
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from fastapi import Depends, FastAPI, Request
 from starlette.applications import Starlette
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from tests.receiving import CLIENTS, SECRETS
 from webhook_kit import MemoryStore, Receiver, providers, testing
+from webhook_kit.aiohttp import webhook_routes as webhook_routes_aiohttp
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.deadletters.sql import SQLDeadLetters
 from webhook_kit.fastapi import openapi_request_body, verified_event, webhook_router
@@ -210,10 +214,58 @@ def starlette_send(
     return asgi_send(app, f"/webhooks/{receiver.provider.name}", chunks, headers, length)
 
 
+def aiohttp_send(
+    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+) -> Sent:
+    """The aiohttp routes under aiohttp's own server, fed over a raw loopback socket.
+
+    The chunks go out one at a time (chunked framing without `length`); once the bytes declared
+    or sent pass the receiver's limit, the client waits for the answer before sending more, so
+    `reads` counts the chunks the server had to receive before it answered.
+    """
+    limit = receiver.max_body_size
+
+    async def run() -> Sent:
+        app = web.Application()
+        app.add_routes(webhook_routes_aiohttp(receiver))
+        async with TestServer(app, host="127.0.0.1") as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            framing = (
+                "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
+            )
+            head = [f"POST /webhooks/{receiver.provider.name} HTTP/1.1", "Host: 127.0.0.1"]
+            head += [f"{name}: {value}" for name, value in headers.items()]
+            writer.write(("\r\n".join([*head, framing]) + "\r\n\r\n").encode())
+            answer = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
+            reads = sent = 0
+            waited = False  # a server reading on past the limit is waited for once, not per chunk
+            for chunk in chunks:
+                if max(sent, length or 0) > limit and not waited:
+                    waited = True
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(answer), timeout=10)
+                if answer.done():
+                    break
+                writer.write(chunk if length is not None else b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await writer.drain()
+                reads, sent = reads + 1, sent + len(chunk)
+            else:
+                if length is None:
+                    writer.write(b"0\r\n\r\n")
+            status_line, *lines = (await answer).decode("latin-1").split("\r\n")
+            fields = dict(line.lower().split(": ", 1) for line in lines if line)
+            content = await reader.readexactly(int(fields["content-length"]))
+            writer.close()
+            return Sent(int(status_line.split()[1]), json.loads(content), reads)
+
+    return asyncio.run(run())
+
+
 RAW: dict[str, RawSend] = {
     "flask": flask_send,
     "fastapi": fastapi_send,
     "starlette": starlette_send,
+    "aiohttp": aiohttp_send,
 }
 
 
@@ -293,6 +345,7 @@ else:
         ("flask", "flask", "flask"),
         ("fastapi", "fastapi", "fastapi"),
         ("starlette", "starlette", "starlette"),
+        ("aiohttp", "aiohttp", "aiohttp"),
     ],
 )
 def test_missing_framework_names_the_extra(module: str, framework: str, extra: str) -> None:
@@ -598,3 +651,16 @@ def test_plain_asgi_app_answers_lifespan_and_closes_websockets() -> None:
     ]
     [closed] = asyncio.run(run("websocket", ["websocket.connect"]))
     assert closed["type"] == "websocket.close"
+
+
+# aiohttp: route names
+
+
+def test_aiohttp_route_names_find_each_receiver() -> None:
+    """`app.router["webhooks.<segment>"]` gives each receiver's URL, for a name or a mapping."""
+    struktr = Receiver("struktr", secret=SECRETS["struktr"])
+    app = web.Application()
+    app.add_routes(webhook_routes_aiohttp(struktr))
+    app.add_routes(webhook_routes_aiohttp({"billing": struktr}, prefix="/in"))
+    assert str(app.router["webhooks.struktr"].url_for()) == "/webhooks/struktr"
+    assert str(app.router["webhooks.billing"].url_for()) == "/in/billing"

@@ -78,6 +78,13 @@ def _uvicorn(target: str) -> Callable[[int], list[str]]:
     return command
 
 
+def _aiohttp(target: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "aiohttp.web", "-H", "127.0.0.1", "-P", str(port), target]
+
+    return command
+
+
 APPS: dict[str, App] = {
     "flask": App("flask", 3, _gunicorn("examples.flask_app:app"), ROOT / "examples/flask_app.py"),
     # Two uvicorn workers: on a two-core machine, two processes that each await many requests.
@@ -86,6 +93,10 @@ APPS: dict[str, App] = {
     ),
     "starlette": App(
         "starlette", 2, _uvicorn("examples.starlette_app:app"), ROOT / "examples/starlette_app.py"
+    ),
+    # aiohttp's own runner: one process awaiting every request.
+    "aiohttp": App(
+        "aiohttp", 1, _aiohttp("examples.aiohttp_app:make_app"), ROOT / "examples/aiohttp_app.py"
     ),
     "django": App(
         "django",
