@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from fastapi import Depends, FastAPI, Request
+from litestar import Litestar
 from starlette.applications import Starlette
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
@@ -35,6 +36,8 @@ from webhook_kit.deadletters.sql import SQLDeadLetters
 from webhook_kit.fastapi import openapi_request_body, verified_event, webhook_router
 from webhook_kit.flask import webhook_blueprint, webhook_view
 from webhook_kit.idempotency import AsyncThreadedStore
+from webhook_kit.litestar import webhook_handlers
+from webhook_kit.litestar import webhook_router as webhook_router_litestar
 from webhook_kit.starlette import webhook_app, webhook_routes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,6 +217,14 @@ def starlette_send(
     return asgi_send(app, f"/webhooks/{receiver.provider.name}", chunks, headers, length)
 
 
+def litestar_send(
+    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+) -> Sent:
+    """The Litestar router, called as uvicorn calls it."""
+    app = Litestar([webhook_router_litestar(receiver)], logging_config=None)
+    return asgi_send(app, f"/webhooks/{receiver.provider.name}", chunks, headers, length)
+
+
 def aiohttp_send(
     receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
 ) -> Sent:
@@ -266,6 +277,7 @@ RAW: dict[str, RawSend] = {
     "fastapi": fastapi_send,
     "starlette": starlette_send,
     "aiohttp": aiohttp_send,
+    "litestar": litestar_send,
 }
 
 
@@ -346,6 +358,7 @@ else:
         ("fastapi", "fastapi", "fastapi"),
         ("starlette", "starlette", "starlette"),
         ("aiohttp", "aiohttp", "aiohttp"),
+        ("litestar", "litestar", "litestar"),
     ],
 )
 def test_missing_framework_names_the_extra(module: str, framework: str, extra: str) -> None:
@@ -664,3 +677,47 @@ def test_aiohttp_route_names_find_each_receiver() -> None:
     app.add_routes(webhook_routes_aiohttp({"billing": struktr}, prefix="/in"))
     assert str(app.router["webhooks.struktr"].url_for()) == "/webhooks/struktr"
     assert str(app.router["webhooks.billing"].url_for()) == "/in/billing"
+
+
+# Litestar: its own body limit, route names, and the OpenAPI document
+
+
+@pytest.mark.parametrize("length", [None, "declared"], ids=["chunked", "declared"])
+def test_litestar_own_smaller_body_limit_is_respected(length: str | None) -> None:
+    """An app's `request_max_body_size` below the receiver's limit refuses bodies over it: 413."""
+    seen: list[Any] = []
+    receiver = Receiver("imggo", secret=SECRETS["imggo"], store=MemoryStore())
+    receiver.on("job.completed")(seen.append)
+    app = Litestar(
+        [webhook_router_litestar(receiver)], request_max_body_size=LIMIT, logging_config=None
+    )
+    payload = testing.sample("imggo", "job.completed") | {"pad": "p" * (LIMIT * 2)}
+    body, headers = testing.signed_delivery("imggo", SECRETS["imggo"], payload)
+    chunks = _chunks(body)
+    sent = asgi_send(app, "/webhooks/imggo", chunks, headers, None if length is None else len(body))
+    assert (sent.status, sent.body["error"]) == (413, "payload_too_large")
+    assert f"{LIMIT} byte limit" in sent.body["message"]
+    assert sent.reads < len(chunks)
+    assert not seen
+    small = testing.signed_delivery("imggo", SECRETS["imggo"], "job.completed")
+    sent = asgi_send(app, "/webhooks/imggo", _chunks(small.body), small.headers, None)
+    assert (sent.status, sent.body, len(seen)) == (200, {"status": "processed"}, 1)
+
+
+def test_litestar_route_names_and_openapi_document() -> None:
+    """`route_reverse("webhooks.<segment>")` finds each route; only POST is documented."""
+    struktr = Receiver("struktr", secret=SECRETS["struktr"])
+    app = Litestar(
+        [
+            webhook_router_litestar(struktr),
+            webhook_router_litestar({"billing": struktr}, prefix="/in"),
+            *webhook_handlers(struktr, "/hooks/acme", name="acme"),
+        ],
+        logging_config=None,
+    )
+    assert app.route_reverse("webhooks.struktr") == "/webhooks/struktr"
+    assert app.route_reverse("webhooks.billing") == "/in/billing"
+    assert app.route_reverse("acme") == "/hooks/acme"
+    paths = app.openapi_schema.to_schema()["paths"]
+    for path in ("/webhooks/struktr", "/in/billing", "/hooks/acme"):
+        assert list(paths[path]) == ["post"], path

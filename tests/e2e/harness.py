@@ -94,6 +94,9 @@ APPS: dict[str, App] = {
     "starlette": App(
         "starlette", 2, _uvicorn("examples.starlette_app:app"), ROOT / "examples/starlette_app.py"
     ),
+    "litestar": App(
+        "litestar", 2, _uvicorn("examples.litestar_app:app"), ROOT / "examples/litestar_app.py"
+    ),
     # aiohttp's own runner: one process awaiting every request.
     "aiohttp": App(
         "aiohttp", 1, _aiohttp("examples.aiohttp_app:make_app"), ROOT / "examples/aiohttp_app.py"
