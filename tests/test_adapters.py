@@ -98,6 +98,16 @@ def test_raw_body_that_reserialises_differently_verifies(
     assert event.model_extra["note"] == note
 
 
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"])
+def test_every_method_but_post_is_answered_405_by_the_receiver(client: str, method: str) -> None:
+    """No framework answers a method itself (Litestar's automatic OPTIONS included): JSON 405."""
+    receiver = Receiver("struktr", secret=SECRETS["struktr"], store=MemoryStore())
+    reply = CLIENTS[client](receiver)(b"", {}, method)
+    assert (reply.status, reply.headers.get("allow")) == (405, "POST")
+    assert reply.body["error"] == "method_not_allowed"
+
+
 # Streamed (chunked) and declared sizes, through each adapter's server interface
 
 

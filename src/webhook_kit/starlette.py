@@ -56,14 +56,14 @@ class WebhookApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""
         if scope["type"] == "http":
-            response = _response(await self.outcome(Request(scope, receive)))
+            response = _response(await self._outcome(Request(scope, receive)))
             await response(scope, receive, send)
         elif scope["type"] == "lifespan":
             await _lifespan(receive, send)
         elif scope["type"] == "websocket":
             await WebSocketClose()(scope, receive, send)
 
-    async def outcome(self, request: Request) -> Outcome:
+    async def _outcome(self, request: Request) -> Outcome:
         """What to answer `request`: the receiver's outcome, or 413 for a body over the limit."""
         receiver = self.receiver
         if request.method != "POST":  # never read a body we are going to refuse
