@@ -20,6 +20,7 @@ Content-Length over it is refused before reading anything, otherwise at the firs
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 try:
@@ -39,6 +40,8 @@ from .errors import PayloadTooLargeError
 from .receiver import Outcome, Receiver
 
 __all__ = ["webhook_handlers", "webhook_router"]
+
+_Endpoint = Callable[[Request[Any, Any, Any]], Awaitable[Response[bytes]]]
 
 #: Methods routed to the receiver only to be answered 405 (JSON, with ``Allow: POST``).
 _OTHER_METHODS = [method for method in HttpMethod if method is not HttpMethod.POST]
@@ -85,7 +88,7 @@ def webhook_router(receivers: Receivers, *, prefix: str = "/webhooks") -> Router
     return Router(path=prefix, route_handlers=handlers)
 
 
-def _endpoint(receiver: Receiver) -> Any:
+def _endpoint(receiver: Receiver) -> _Endpoint:
     async def endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
         if request.method != "POST":  # never read a body we are going to refuse
             outcome = await receiver.handle_async(b"", request.headers, method=request.method)
