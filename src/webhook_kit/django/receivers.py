@@ -22,17 +22,17 @@ from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-u
 from ..receiver import Receiver
 from .signals import send_signals
 
-__all__ = ["SETTING", "receivers"]
+__all__ = ["receivers"]
 
-SETTING = "WEBHOOK_KIT_RECEIVERS"
+_SETTING = "WEBHOOK_KIT_RECEIVERS"
 
 
 def receivers() -> dict[str, Receiver]:
     """The receivers the setting names, by provider name; `ImproperlyConfigured` if it is wrong."""
-    paths: Any = getattr(settings, SETTING, None)
+    paths: Any = getattr(settings, _SETTING, None)
     if paths is None:
         raise ImproperlyConfigured(
-            f"replaying dead letters needs your receivers: set {SETTING} to the import path of "
+            f"replaying dead letters needs your receivers: set {_SETTING} to the import path of "
             "a Receiver, or a list or dict of them (e.g. 'myapp.webhooks.receivers')"
         )
     found: dict[str, Receiver] = {}
@@ -40,7 +40,7 @@ def receivers() -> dict[str, Receiver]:
         for receiver in _receivers_of(_imported(path), path):
             name = receiver.provider.name
             if found.get(name, receiver) is not receiver:
-                raise ImproperlyConfigured(f"{SETTING} names two receivers for {name!r}")
+                raise ImproperlyConfigured(f"{_SETTING} names two receivers for {name!r}")
             found[name] = send_signals(receiver)
     return found
 
@@ -51,13 +51,15 @@ def _imported(path: str) -> Any:
     if not colon:
         module_name, _, attribute = path.rpartition(".")
     if not module_name or not attribute:
-        raise ImproperlyConfigured(f"{SETTING}: {path!r} is not an import path like 'app.mod.name'")
+        raise ImproperlyConfigured(
+            f"{_SETTING}: {path!r} is not an import path like 'app.mod.name'"
+        )
     try:
         value: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
             value = getattr(value, part)
     except (ImportError, AttributeError) as exc:
-        raise ImproperlyConfigured(f"{SETTING}: cannot import {path!r} ({exc})") from exc
+        raise ImproperlyConfigured(f"{_SETTING}: cannot import {path!r} ({exc})") from exc
     return value
 
 
@@ -74,6 +76,6 @@ def _receivers_of(value: Any, path: str) -> list[Receiver]:
         if all(isinstance(receiver, Receiver) for receiver in found):
             return found
     raise ImproperlyConfigured(
-        f"{SETTING}: {path!r} is a {type(value).__name__}, not a Receiver, a list or dict of "
+        f"{_SETTING}: {path!r} is a {type(value).__name__}, not a Receiver, a list or dict of "
         "them, or an object with a receivers mapping"
     )
