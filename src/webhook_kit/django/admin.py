@@ -152,11 +152,8 @@ def _report(model_admin: admin.ModelAdmin, request: Any, results: list[Replayed]
             request, f"{len(done)} replayed and removed ({detail})", messages.SUCCESS
         )
     if kept:
-        named = "; ".join(f"{result.id}: {result.result} ({result.error})" for result in kept)
+        named = "; ".join(f"{each.id}: {each.result} ({each.error})" for each in kept[:_NAMED])
         if len(kept) > _NAMED:
-            named = "; ".join(
-                f"{result.id}: {result.result} ({result.error})" for result in kept[:_NAMED]
-            )
             named += f"; and {len(kept) - _NAMED} more"
         model_admin.message_user(request, f"{len(kept)} kept: {named}", messages.WARNING)
     if not results:
