@@ -42,9 +42,13 @@ def _is_text(headers: Mapping[str, str]) -> bool:
 
 
 def _text_or_base64(body: bytes, headers: Mapping[str, str]) -> tuple[str, bool]:
-    """The body as an HTTP API, Function URL or load balancer passes it."""
+    """The body as an HTTP API, Function URL or load balancer passes it: text for a text media
+    type, base64 otherwise (and for bytes that are not UTF-8, which a JSON string cannot hold)."""
     if _is_text(headers):
-        return body.decode("utf-8"), False
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
     return base64.b64encode(body).decode("ascii"), True
 
 
