@@ -45,7 +45,6 @@ Importing this module loads no web framework, only the standard library and the 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import inspect
@@ -54,12 +53,15 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 from ._adapters import Receivers
 from ._serverless import NOT_FOUND, router
 from .errors import MalformedRequestError, PayloadTooLargeError, WebhookError
 from .receiver import Outcome, Receiver
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["LambdaHandler", "webhook_handler"]
 
@@ -213,6 +215,8 @@ class _ContainerLoop:
     def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
         with self._lock:
             if self._loop is None or self._loop.is_closed():
+                import asyncio  # noqa: PLC0415 - only async stores need it: not at cold start
+
                 self._loop = asyncio.new_event_loop()
             return self._loop.run_until_complete(coroutine)
 
