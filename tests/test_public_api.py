@@ -129,8 +129,19 @@ LAYERS = [
     },
     {"providers", "deadletters", "defer", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
-    {"replays", "testing", "_adapters"},
-    {"celery", "flask", "fastapi", "django", "cli", "pytest_plugin", "__init__", "__main__"},
+    {"replays", "testing", "_adapters", "_serverless"},
+    {
+        "celery",
+        "flask",
+        "fastapi",
+        "django",
+        "aws_lambda",
+        "gcf",
+        "cli",
+        "pytest_plugin",
+        "__init__",
+        "__main__",
+    },
 ]
 
 
