@@ -129,7 +129,7 @@ LAYERS = [
     },
     {"providers", "deadletters", "defer", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
-    {"replays", "testing", "_adapters", "_bodies"},
+    {"replays", "testing", "_adapters", "_bodies", "_serverless"},
     {
         "celery",
         "flask",
@@ -138,6 +138,8 @@ LAYERS = [
         "starlette",
         "litestar",
         "aiohttp",
+        "aws_lambda",
+        "gcf",
         "cli",
         "pytest_plugin",
         "__init__",

@@ -2,9 +2,9 @@
 
 Each example app runs under its real server with a short lease (``WEBHOOK_KIT_LEASE``). A
 delivery asks the example handler to hang (``"hang_once"``); the test kills the worker running
-it (SIGKILL from outside, or the server's own worker timeout; a single-process server is then
-started again, as its process manager would), then resends the delivery as the provider would
-until it is accepted, and counts the recorded events: exactly one.
+it (SIGKILL from outside, or the server's own worker timeout; a server that ran in that one
+process is started again, as its process manager would), then resends the delivery as the
+provider would until it is accepted, and counts the recorded events: exactly one.
 """
 
 from __future__ import annotations
@@ -96,9 +96,9 @@ def _crash_and_recover(server: Server, kill: bool) -> None:
     assert not attempt.is_alive(), "the first attempt never returned"
     assert outcome, "the first attempt left no outcome"
     assert outcome[0] != 200, outcome  # never acknowledged
-    if kill and server.app.workers == 1:
-        # A single process (aiohttp's runner) has no master to replace it: its process manager
-        # (systemd, the container runtime) starts it again, on a new port here.
+    if kill and server.process is not None and pid == server.process.pid:
+        # The server ran in one process (aiohttp's runner), with no master to replace it: its
+        # process manager (systemd, the container runtime) starts it again, on a new port here.
         server.stop()
         server.start()
         url = f"{server.url}/webhooks/struktr"
