@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import io
 import json
+import logging
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
@@ -22,7 +23,6 @@ import flask
 import httpx
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from fastapi import Depends, FastAPI, Request
 from litestar import Litestar
 from starlette.applications import Starlette
@@ -235,6 +235,20 @@ def litestar_send(
     return asgi_send(app, f"/webhooks/{receiver.provider.name}", chunks, headers, length)
 
 
+@contextlib.asynccontextmanager
+async def aiohttp_served(app: web.Application) -> AsyncIterator[int]:
+    """`app` under aiohttp's own server on a free loopback port, set up as `web.run_app` does
+    (a handler whose sender hung up runs on, rather than being cancelled); yields the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
 def aiohttp_send(
     receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
 ) -> Sent:
@@ -249,8 +263,8 @@ def aiohttp_send(
     async def run() -> Sent:
         app = web.Application()
         app.add_routes(webhook_routes_aiohttp(receiver))
-        async with TestServer(app, host="127.0.0.1") as server:
-            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        async with aiohttp_served(app) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
             framing = (
                 "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
             )
@@ -277,6 +291,7 @@ def aiohttp_send(
             fields = dict(line.lower().split(": ", 1) for line in lines if line)
             content = await reader.readexactly(int(fields["content-length"]))
             writer.close()
+            await writer.wait_closed()  # else the server lingers, reading the body it refused
             return Sent(int(status_line.split()[1]), json.loads(content), reads)
 
     return asyncio.run(run())
@@ -731,3 +746,66 @@ def test_litestar_route_names_and_openapi_document() -> None:
     paths = app.openapi_schema.to_schema()["paths"]
     for path in ("/webhooks/struktr", "/in/billing", "/hooks/acme"):
         assert list(paths[path]) == ["post"], path
+
+
+# A sender that hangs up mid-body: nothing processed, no error logged
+
+
+def test_starlette_sender_gone_mid_body_is_dropped_quietly() -> None:
+    """A disconnect before the body ends runs nothing and answers nothing, raising nothing."""
+    seen: list[Any] = []
+    app = webhook_app(_imggo(seen))
+    pending = [
+        {"type": "http.request", "body": b'{"event": ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "method": "POST",
+        "path": "/",
+        "headers": [(b"transfer-encoding", b"chunked")],
+    }
+    asyncio.run(app(scope, receive, send))
+    assert (sent, pending, seen) == ([], [], [])
+
+
+def test_aiohttp_sender_gone_mid_body_is_dropped_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    """Under aiohttp's server, a sender hanging up mid-body runs nothing and logs no error."""
+    seen: list[Any] = []
+
+    async def run() -> None:
+        finished = asyncio.Event()
+
+        @web.middleware
+        async def watch(request: web.Request, handler: Any) -> web.StreamResponse:
+            try:
+                return await handler(request)  # type: ignore[no-any-return]
+            finally:
+                finished.set()
+
+        app = web.Application(middlewares=[watch])
+        app.add_routes(webhook_routes_aiohttp(_imggo(seen)))
+        async with aiohttp_served(app) as port:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"POST /webhooks/imggo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b'Content-Length: 1000\r\n\r\n{"event": '
+            )
+            await writer.drain()
+            writer.close()
+            await asyncio.wait_for(finished.wait(), timeout=10)
+            await asyncio.sleep(0.1)  # aiohttp logs a handler's error right after it returns
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(run())
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert seen == []

@@ -65,6 +65,10 @@ def webhook_handler(receiver: Receiver) -> Handler:
             response = _response(refused(receiver, error))
             response.force_close()  # the rest of the body is not wanted on this connection
             return response
+        except ConnectionResetError:  # the sender hung up mid-body: nothing to process
+            response = web.Response(status=400)  # nobody reads it; aiohttp logs no error for it
+            response.force_close()
+            return response
         return _response(await receiver.handle_async(body, request.headers))
 
     handler.__name__ = handler.__qualname__ = f"{receiver.provider.name}_webhook"

@@ -21,7 +21,7 @@ chunk past the limit. Every method reaches the receiver, which answers 405 to al
 from __future__ import annotations
 
 try:
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import Response
     from starlette.routing import Route
     from starlette.types import Message, Receive, Scope, Send
@@ -56,8 +56,11 @@ class WebhookApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""
         if scope["type"] == "http":
-            response = _response(await self._outcome(Request(scope, receive)))
-            await response(scope, receive, send)
+            try:
+                outcome = await self._outcome(Request(scope, receive))
+            except ClientDisconnect:  # the sender hung up mid-body: nothing to process or answer
+                return
+            await _response(outcome)(scope, receive, send)
         elif scope["type"] == "lifespan":
             await _lifespan(receive, send)
         elif scope["type"] == "websocket":
