@@ -41,6 +41,8 @@ EXPORTED = {
     "SigningKey",
     "StandardWebhooksVerifier",
     "StoreUnavailableError",
+    "SecretsUnavailableError",
+    "TenantSecrets",
     "TimestampOutOfToleranceError",
     "VerificationError",
     "Verifier",
@@ -127,7 +129,7 @@ LAYERS = [
         "idempotency",
         "_samples",
     },
-    {"providers", "deadletters", "defer", "_openapi"},
+    {"providers", "deadletters", "defer", "tenants", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
     {"replays", "testing", "_adapters"},
     {"celery", "flask", "fastapi", "django", "cli", "pytest_plugin", "__init__", "__main__"},

@@ -16,6 +16,7 @@ from .errors import (
     PayloadError,
     PayloadTooLargeError,
     QueueUnavailableError,
+    SecretsUnavailableError,
     SignatureMismatchError,
     StoreUnavailableError,
     TimestampOutOfToleranceError,
@@ -36,6 +37,7 @@ from .signatures import (
     StandardWebhooksVerifier,
     Verifier,
 )
+from .tenants import TenantSecrets
 
 __all__ = [
     "AsyncIdempotencyStore",
@@ -63,10 +65,12 @@ __all__ = [
     "SQLiteDeadLetters",
     "SQLiteStore",
     "Secret",
+    "SecretsUnavailableError",
     "SignatureMismatchError",
     "SigningKey",
     "StandardWebhooksVerifier",
     "StoreUnavailableError",
+    "TenantSecrets",
     "TimestampOutOfToleranceError",
     "UnknownEvent",
     "VerificationError",
