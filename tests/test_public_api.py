@@ -43,6 +43,7 @@ EXPORTED = {
     "StoreUnavailableError",
     "SecretsUnavailableError",
     "TenantSecrets",
+    "current_tenant",
     "TimestampOutOfToleranceError",
     "VerificationError",
     "Verifier",

@@ -27,6 +27,7 @@ from webhook_kit import (
     SecretsUnavailableError,
     SigningKey,
     TenantSecrets,
+    current_tenant,
     providers,
     replay,
     testing,
@@ -104,6 +105,30 @@ def test_each_tenant_is_verified_with_its_own_keys(
     assert (refused.status, refused.body["error"]) == (401, "signature_mismatch")
     assert beta(*delivery(name, "beta", "d-own")).status == 200
     assert len(seen) == 2
+
+
+def test_handlers_and_hooks_know_the_tenant(client_factory: Any, store: Any) -> None:
+    """`current_tenant()` is the delivery's tenant in sync and async handlers and error hooks."""
+    receiver = Receiver("imggo", secret=TenantSecrets(Lookup("imggo")), store=store)
+    seen: list[tuple[str, str | None]] = []
+
+    @receiver.on("job.completed")
+    def sync_handler(event: Any) -> None:
+        seen.append(("sync", current_tenant()))
+
+    @receiver.on("job.completed")
+    async def async_handler(event: Any) -> None:
+        seen.append(("async", current_tenant()))
+        raise RuntimeError("fails, so that the hook runs")
+
+    @receiver.on_error
+    def hook(event: Any, error: Exception) -> None:
+        seen.append(("hook", current_tenant()))
+
+    reply = client_factory(receiver, "beta")(*delivery("imggo", "beta"))
+    assert reply.status == 500
+    assert seen == [("sync", "beta"), ("async", "beta"), ("hook", "beta")]
+    assert current_tenant() is None
 
 
 def test_the_outcome_names_the_tenant() -> None:

@@ -37,7 +37,7 @@ from .signatures import (
     StandardWebhooksVerifier,
     Verifier,
 )
-from .tenants import TenantSecrets
+from .tenants import TenantSecrets, current_tenant
 
 __all__ = [
     "AsyncIdempotencyStore",
@@ -76,5 +76,6 @@ __all__ = [
     "VerificationError",
     "Verifier",
     "WebhookError",
+    "current_tenant",
     "replay",
 ]

@@ -91,7 +91,7 @@ from .idempotency import (
 )
 from .providers import EventT, Provider, get
 from .signatures import Body, Now, Secret, Verifier, _seconds
-from .tenants import TenantSecrets, tenant_delivery_id, valid_tenant
+from .tenants import TenantSecrets, serving, tenant_delivery_id, valid_tenant
 
 if TYPE_CHECKING:
     from .events import docextract, file_conversion, imggo, pulse, struktr
@@ -824,21 +824,25 @@ class Receiver(On[EventT]):
         return Outcome(200, {"status": "processed"})
 
     def _dispatch(self, delivery: _Delivery) -> None:
-        """Run the event's handlers, then the `on_any` ones; the first exception stops them."""
+        """Run the event's handlers, then the `on_any` ones; the first exception stops them.
+
+        They (and the `on_error` hooks) find the delivery's tenant with `current_tenant`.
+        """
         event = delivery.event
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
-        for handler in [*handlers, *self._any]:
-            try:
-                _run(handler, event)
-            except Exception as exc:
-                self._handler_failed(handler, delivery)
-                for hook in self._error_hooks:
-                    try:
-                        _run(hook, event, exc)
-                    except Exception:
-                        self._hook_failed(hook, delivery)
-                raise _HandlerFailed(exc) from exc
+        with serving(delivery.tenant):
+            for handler in [*handlers, *self._any]:
+                try:
+                    _run(handler, event)
+                except Exception as exc:
+                    self._handler_failed(handler, delivery)
+                    for hook in self._error_hooks:
+                        try:
+                            _run(hook, event, exc)
+                        except Exception:
+                            self._hook_failed(hook, delivery)
+                    raise _HandlerFailed(exc) from exc
 
     def _handler_failed(self, handler: Handler, delivery: _Delivery) -> None:
         """Log a handler's exception with its traceback, and which delivery it was handling."""
@@ -954,17 +958,18 @@ class Receiver(On[EventT]):
         event = delivery.event
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
-        for handler in [*handlers, *self._any]:
-            try:
-                await _run_async(handler, event)
-            except Exception as exc:
-                self._handler_failed(handler, delivery)
-                for hook in self._error_hooks:
-                    try:
-                        await _run_async(hook, event, exc)
-                    except Exception:
-                        self._hook_failed(hook, delivery)
-                raise _HandlerFailed(exc) from exc
+        with serving(delivery.tenant):  # worker threads run in a copy of this context
+            for handler in [*handlers, *self._any]:
+                try:
+                    await _run_async(handler, event)
+                except Exception as exc:
+                    self._handler_failed(handler, delivery)
+                    for hook in self._error_hooks:
+                        try:
+                            await _run_async(hook, event, exc)
+                        except Exception:
+                            self._hook_failed(hook, delivery)
+                    raise _HandlerFailed(exc) from exc
 
 
 def _run(function: Callable[..., Awaitable[None] | None], *args: Any) -> None:

@@ -14,7 +14,8 @@ that tenant's secret(s), as ``secret=`` takes them, or None when there is no suc
 answers are kept in a bounded in-process cache: known tenants for `ttl` seconds, unknown ones
 for `negative_ttl` seconds in a cache of their own, so that requests for made-up tenants never
 evict a real tenant's keys. Concurrent misses for one tenant make one lookup; `invalidate`
-forgets one tenant (after rotating its keys) or all of them.
+forgets one tenant (after rotating its keys) or all of them. Handlers, shared by every tenant,
+read the tenant of the delivery they run for with `current_tenant`.
 
 A lookup that raises, or returns keys no verifier accepts, is `SecretsUnavailableError` (503,
 retried by the provider), logged with its traceback: never "no such tenant".
@@ -29,13 +30,22 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeAlias, cast
 
 from .errors import SecretsUnavailableError
 from .signatures import Secret, Verifier
 
-__all__ = ["Lookup", "TenantSecrets", "tenant_delivery_id", "valid_tenant"]
+__all__ = [
+    "Lookup",
+    "TenantSecrets",
+    "current_tenant",
+    "serving",
+    "tenant_delivery_id",
+    "valid_tenant",
+]
 
 logger = logging.getLogger("webhook_kit")
 
@@ -47,6 +57,30 @@ Lookup: TypeAlias = Callable[[str], "Keys | Awaitable[Keys]"]
 
 _TENANT = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 _MISS = object()
+_CURRENT: ContextVar[str | None] = ContextVar("webhook_kit_tenant", default=None)
+
+
+def current_tenant() -> str | None:
+    """The tenant of the delivery whose handlers are running (in a handler or `on_error` hook).
+
+    None outside a handler, and for a receiver without `TenantSecrets`. A handler shared by
+    every tenant reads it to act on the right account::
+
+        @receiver.on("document.completed")
+        def completed(event):
+            accounts[current_tenant()].store(event.data.id)
+    """
+    return _CURRENT.get()
+
+
+@contextmanager
+def serving(tenant: str | None) -> Iterator[None]:
+    """Make `tenant` the `current_tenant` of the code run inside (the receiver's dispatch)."""
+    token = _CURRENT.set(tenant)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
 
 
 def valid_tenant(tenant: object) -> bool:
