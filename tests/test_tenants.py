@@ -35,6 +35,7 @@ from webhook_kit import (
 from webhook_kit import tenants as tenants_module
 from webhook_kit.deadletters import DeadLetterStore, SQLiteDeadLetters
 from webhook_kit.idempotency import MemoryStore, store_key
+from webhook_kit.pytest_plugin import Deliveries
 
 #: Two tenants' secrets per provider, none equal to another's.
 TENANT_SECRETS = {
@@ -562,3 +563,13 @@ def test_secrets_unavailable_is_a_503_error() -> None:
     """The new error knows its status and code, like the store outage it resembles."""
     error = SecretsUnavailableError("down")
     assert (error.status_code, error.code) == (503, "secrets_unavailable")
+
+
+def test_the_pytest_plugin_asks_for_the_tenants_secret() -> None:
+    """`webhook_deliveries(tenant_receiver)` says to pass the tenant's secret instead."""
+    receiver, _ = tenant_receiver("imggo")
+    with pytest.raises(TypeError, match="secret per tenant"):
+        Deliveries()(receiver)
+    factory = Deliveries()("imggo", secret=TENANT_SECRETS["acme"]["imggo"])
+    signed = factory("job.completed")
+    assert receiver.handle(signed.body, signed.headers, tenant="acme").status == 200
