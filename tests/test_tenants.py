@@ -25,6 +25,7 @@ from webhook_kit import (
     QueuedDelivery,
     Receiver,
     SecretsUnavailableError,
+    SignatureMismatchError,
     SigningKey,
     TenantSecrets,
     current_tenant,
@@ -379,6 +380,32 @@ def test_an_async_lookup_is_awaited_once_for_concurrent_misses() -> None:
     assert sorted(calls) == ["acme", "ghost"]
     with pytest.raises(TypeError, match="handle_async"):
         receiver.handle(*delivery("pulse", "beta"), tenant="beta")
+
+
+def test_verified_event_awaits_an_async_lookup() -> None:
+    """`verified_event_async` awaits an async lookup; the sync `verified_event` refuses it."""
+
+    async def lookup(tenant: str) -> str | None:
+        return TENANT_SECRETS.get(tenant, {}).get("imggo")
+
+    receiver = Receiver("imggo", secret=TenantSecrets(lookup))
+    body, headers = delivery("imggo", "acme")
+    event = asyncio.run(receiver.verified_event_async(body, headers, tenant="acme"))
+    assert event.event_type == FIRST_EVENT["imggo"]
+    with pytest.raises(SignatureMismatchError):
+        asyncio.run(receiver.verified_event_async(body, headers, tenant="ghost"))
+    with pytest.raises(TypeError, match="handle_async"):
+        receiver.verified_event(body, headers, tenant="acme")  # cached, yet still refused
+
+
+def test_a_tenant_receiver_without_a_tenant_refuses_as_for_a_wrong_signature() -> None:
+    """Called with no tenant (and no tenant header), a tenant receiver answers 401 as usual."""
+    receiver, seen = tenant_receiver("struktr", MemoryStore())
+    body, headers = delivery("struktr", "acme")
+    missing = receiver.handle(body, headers)
+    wrong = receiver.handle(*delivery("struktr", "beta"), tenant="acme")
+    assert (missing.status, missing.body, missing.headers) == (401, wrong.body, wrong.headers)
+    assert seen == []
 
 
 def test_a_sync_adapter_refuses_an_async_lookup() -> None:

@@ -32,7 +32,6 @@ from typing import Any
 
 try:
     from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
-    from fastapi.concurrency import run_in_threadpool
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "webhook_kit.fastapi needs FastAPI, which is not installed: "
@@ -146,12 +145,7 @@ def verified_event(
             # Starlette's cache of the body, so the endpoint can still `await request.body()`.
             request._body = body
             tenant = request.path_params.get("tenant") if tenant_route(receiver) else None
-            if receiver.dead_letters is None and receiver.tenants is None:
-                return receiver.verified_event(body, request.headers)
-            # Dead letters and tenant lookups block: keep them off the event loop.
-            return await run_in_threadpool(
-                receiver.verified_event, body, request.headers, tenant=tenant
-            )
+            return await receiver.verified_event_async(body, request.headers, tenant=tenant)
         except WebhookError as error:
             headers = (
                 {"Retry-After": str(receiver.retry_after)} if error.status_code == 503 else None

@@ -786,6 +786,24 @@ class Receiver(On[EventT]):
             raise rejected.error from None
         return cast("EventT | UnknownEvent", delivery.event)
 
+    async def verified_event_async(
+        self, body: Body, headers: HeadersLike, *, tenant: str | None = None
+    ) -> EventT | UnknownEvent | InvalidEvent:
+        """`verified_event` without blocking the loop: an async `TenantSecrets` lookup is
+        awaited; a sync one, and recording a dead letter, run in worker threads."""
+        delivery = _Delivery(time.perf_counter())
+        try:
+            self._check_request("POST", body)
+            verifier = await self._resolve_async(tenant, headers, delivery)
+            self._admit(body, headers, delivery, verifier)
+        except _Rejected as rejected:
+            if self.invalid_payloads == "accept":
+                return cast("InvalidEvent", delivery.invalid)
+            if self.dead_letters is not None:
+                await asyncio.to_thread(self._keep, body, headers, delivery, rejected.error)
+            raise rejected.error from None
+        return cast("EventT | UnknownEvent", delivery.event)
+
     def _submit(self, body: Body, headers: HeadersLike, delivery: _Delivery) -> Outcome:
         """Queue a verified delivery: 202 once accepted; the defer raises if it was not."""
         data = _bytes(body)

@@ -225,6 +225,11 @@ class TenantSecrets:
         Raises `SecretsUnavailableError` if the lookup failed, and `TypeError` if it is a
         coroutine function (use `averifier`).
         """
+        if self.is_async:  # even when cached: a configuration error shows on the first request
+            raise TypeError(
+                "an async lookup needs handle_async() (and an async adapter view); "
+                "use a synchronous lookup function with handle()"
+            )
         with self._lock:
             hit = self._cached(tenant, time.monotonic())
             if hit is not _MISS:
@@ -236,11 +241,6 @@ class TenantSecrets:
                     hit = self._cached(tenant, time.monotonic())
                 if hit is not _MISS:
                     return cast("Verifier | None", hit)
-                if self.is_async:
-                    raise TypeError(
-                        "an async lookup needs handle_async() (and an async adapter view); "
-                        "use a synchronous lookup function with handle()"
-                    )
                 try:
                     keys = self.lookup(tenant)
                 except Exception as exc:
