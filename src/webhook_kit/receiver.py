@@ -718,10 +718,11 @@ class Receiver(On[EventT]):
             extra += " invalid=" + ",".join(paths[:_MAX_LOGGED_PATHS])
             if len(paths) > _MAX_LOGGED_PATHS:
                 extra += f",+{len(paths) - _MAX_LOGGED_PATHS}"
-        if delivery.unknown_tenant and outcome.status == 401:  # the sender is told nothing
-            extra += " cause='unknown tenant'"
-        elif error is not None and level >= logging.WARNING:
-            extra += " cause=" + repr(_CREDENTIALS.sub("***@", str(error)))
+        if error is not None and level >= logging.WARNING:
+            cause = repr(_CREDENTIALS.sub("***@", str(error)))
+            if delivery.unknown_tenant and outcome.status == 401:  # made as costly as a refusal
+                cause = "'unknown tenant'"
+            extra += " cause=" + cause
         # A tenant is logged only once it is known to be a tenant id (no text from the request).
         provider = self.provider.name
         if self.tenants is not None:
