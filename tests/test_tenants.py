@@ -16,7 +16,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
+from tests import strategies
 from tests.receiving import SECRETS, Reply
 from tests.test_deadletters import letters  # noqa: F401  (every dead letter backend)
 from tests.test_replay import any_store  # noqa: F401  (every idempotency backend)
@@ -37,6 +40,7 @@ from webhook_kit import tenants as tenants_module
 from webhook_kit.deadletters import DeadLetterStore, SQLiteDeadLetters
 from webhook_kit.idempotency import MemoryStore, store_key
 from webhook_kit.pytest_plugin import Deliveries
+from webhook_kit.tenants import tenant_delivery_id, valid_tenant
 
 #: Two tenants' secrets per provider, none equal to another's.
 TENANT_SECRETS = {
@@ -163,6 +167,28 @@ def test_tenant_keys_are_namespaced_in_every_store(any_store: Any) -> None:  # n
     claim = any_store.claim(store_key("struktr", "acme/shared-id"), also=())
     assert claim.state.value == "done"
     assert any_store.claim(store_key("struktr", "shared-id")).acquired  # the bare id is free
+
+
+@given(
+    first=st.tuples(strategies.tenant_ids, strategies.message_ids | st.text(min_size=1)),
+    second=st.tuples(strategies.tenant_ids, strategies.message_ids),
+)
+def test_two_tenants_never_share_a_store_key(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    """Different (tenant, delivery id) pairs make different store keys, whatever the id holds."""
+    assume(first != second)
+    key = store_key("struktr", tenant_delivery_id(*first))
+    assert key != store_key("struktr", tenant_delivery_id(*second))
+
+
+@given(st.text(max_size=80))
+def test_only_tenant_ids_are_valid(text: str) -> None:
+    """`valid_tenant` accepts exactly 1 to 64 letters, digits, '.', '_' and '-'."""
+    expected = 1 <= len(text) <= 64 and all(
+        c.isascii() and (c.isalnum() or c in "._-") for c in text
+    )
+    assert valid_tenant(text) is expected
 
 
 def _wrong_signature(client_factory: Any, receiver: Receiver, name: str) -> Reply:
