@@ -1,4 +1,4 @@
-"""Receive all five providers with aiohttp, at ``POST /webhooks/<provider>``.
+"""Receive all five providers with aiohttp, at ``POST /webhooks/<provider>[/<tenant>]``.
 
 Run it from the repository root::
 
@@ -22,9 +22,9 @@ from aiohttp import web
 from webhook_kit.aiohttp import webhook_routes
 
 if __package__:  # python -m aiohttp.web ... examples.aiohttp_app:make_app, from the repository root
-    from .common import make_async_store, make_receivers
+    from .common import make_async_store, make_receivers, make_tenant_receivers
 else:  # python examples/aiohttp_app.py
-    from common import make_async_store, make_receivers
+    from common import make_async_store, make_receivers, make_tenant_receivers
 
 logging.basicConfig(
     level=logging.INFO,
@@ -47,6 +47,8 @@ def make_app(argv: list[str] | None = None) -> web.Application:
 
     app = web.Application()
     app.add_routes(webhook_routes(make_receivers(store)))
+    tenant_routes = webhook_routes(make_tenant_receivers(store), name="tenant_webhooks")
+    app.add_routes(tenant_routes)  # /webhooks/<provider>/<tenant>
     app.on_cleanup.append(close_store)
     return app
 

@@ -1,4 +1,4 @@
-"""Receive all five providers with Litestar, at ``POST /webhooks/<provider>``.
+"""Receive all five providers with Litestar, at ``POST /webhooks/<provider>[/<tenant>]``.
 
 Run it from the repository root::
 
@@ -23,9 +23,9 @@ from litestar import Litestar
 from webhook_kit.litestar import webhook_router
 
 if __package__:  # uvicorn examples.litestar_app:app, from the repository root
-    from .common import make_async_store, make_receivers
+    from .common import make_async_store, make_receivers, make_tenant_receivers
 else:  # python examples/litestar_app.py, or uvicorn --app-dir examples litestar_app:app
-    from common import make_async_store, make_receivers
+    from common import make_async_store, make_receivers, make_tenant_receivers
 
 logging.basicConfig(
     level=logging.INFO,
@@ -45,9 +45,11 @@ async def close_store() -> None:
 
 
 # logging_config=None keeps the logging set up above (Litestar's default would replace it).
-app = Litestar(
-    [webhook_router(make_receivers(store))], on_shutdown=[close_store], logging_config=None
-)
+routers = [
+    webhook_router(make_receivers(store)),
+    webhook_router(make_tenant_receivers(store), name="tenant_webhooks"),  # .../<tenant>
+]
+app = Litestar(routers, on_shutdown=[close_store], logging_config=None)
 
 if __name__ == "__main__":
     import uvicorn

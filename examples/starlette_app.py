@@ -1,4 +1,4 @@
-"""Receive all five providers with Starlette, at ``POST /webhooks/<provider>``.
+"""Receive all five providers with Starlette, at ``POST /webhooks/<provider>[/<tenant>]``.
 
 Run it from the repository root::
 
@@ -24,9 +24,9 @@ from starlette.applications import Starlette
 from webhook_kit.starlette import webhook_routes
 
 if __package__:  # uvicorn examples.starlette_app:app, from the repository root
-    from .common import make_async_store, make_receivers
+    from .common import make_async_store, make_receivers, make_tenant_receivers
 else:  # python examples/starlette_app.py, or uvicorn --app-dir examples starlette_app:app
-    from common import make_async_store, make_receivers
+    from common import make_async_store, make_receivers, make_tenant_receivers
 
 logging.basicConfig(
     level=logging.INFO,
@@ -47,7 +47,11 @@ async def lifespan(_app: Starlette) -> AsyncIterator[None]:
             await result
 
 
-app = Starlette(routes=webhook_routes(make_receivers(store)), lifespan=lifespan)
+routes = [
+    *webhook_routes(make_receivers(store)),
+    *webhook_routes(make_tenant_receivers(store), name="tenant_webhooks"),  # .../<tenant>
+]
+app = Starlette(routes=routes, lifespan=lifespan)
 
 if __name__ == "__main__":
     import uvicorn

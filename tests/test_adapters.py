@@ -28,8 +28,9 @@ from litestar import Litestar
 from starlette.applications import Starlette
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from tests.clients.fastapi import request as fastapi_request
 from tests.receiving import CLIENTS, SECRETS
-from webhook_kit import MemoryStore, Receiver, providers, testing
+from webhook_kit import MemoryStore, Receiver, TenantSecrets, providers, testing
 from webhook_kit.aiohttp import webhook_routes as webhook_routes_aiohttp
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.deadletters.sql import SQLDeadLetters
@@ -651,17 +652,41 @@ def test_flask_refuses_an_async_store() -> None:
         webhook_blueprint({"struktr": receiver})
 
 
+def test_verified_event_reads_the_tenant_from_the_path() -> None:
+    """`verified_event` of a tenant receiver verifies with the keys of the route's ``{tenant}``."""
+    keys = {"acme": "acme-imggo-secret", "beta": "beta-imggo-secret"}
+    receiver = Receiver("imggo", secret=TenantSecrets(keys.get))
+    app = FastAPI()
+    dependency = Depends(verified_event(receiver))
+
+    @app.post("/hooks/imggo/{tenant}")
+    async def hook(event: Any = dependency) -> dict[str, str]:
+        return {"job": event.job_id}
+
+    body, headers = testing.signed_delivery("imggo", keys["acme"], "job.completed")
+    accepted = fastapi_request(app, "POST", "/hooks/imggo/acme", content=body, headers=headers)
+    assert (accepted.status_code, accepted.json()) == (200, {"job": json.loads(body)["job_id"]})
+    refused = fastapi_request(app, "POST", "/hooks/imggo/beta", content=body, headers=headers)
+    assert (refused.status_code, refused.json()["detail"]["error"]) == (401, "signature_mismatch")
+
+
 # Starlette: route names, and the plain ASGI app's other connection types
 
 
 def test_starlette_url_for_finds_each_receiver() -> None:
-    """`url_path_for("webhooks.<segment>")` gives each receiver's path, for a name or a mapping."""
+    """`url_path_for("<name>.<segment>")` gives each receiver's path (a tenant's too)."""
     struktr = Receiver("struktr", secret=SECRETS["struktr"])
+    tenants = Receiver("struktr", secret=TenantSecrets({"acme": "acme-secret"}.get))
     app = Starlette(
-        routes=[*webhook_routes(struktr), *webhook_routes({"billing": struktr}, prefix="/in")]
+        routes=[
+            *webhook_routes(struktr),
+            *webhook_routes({"billing": struktr}, prefix="/in"),
+            *webhook_routes(tenants, name="tenant_webhooks"),
+        ]
     )
     assert app.url_path_for("webhooks.struktr") == "/webhooks/struktr"
     assert app.url_path_for("webhooks.billing") == "/in/billing"
+    assert app.url_path_for("tenant_webhooks.struktr", tenant="acme") == "/webhooks/struktr/acme"
 
 
 def test_plain_asgi_app_answers_lifespan_and_closes_websockets() -> None:
@@ -695,13 +720,17 @@ def test_plain_asgi_app_answers_lifespan_and_closes_websockets() -> None:
 
 
 def test_aiohttp_route_names_find_each_receiver() -> None:
-    """`app.router["webhooks.<segment>"]` gives each receiver's URL, for a name or a mapping."""
+    """`app.router["<name>.<segment>"]` gives each receiver's URL (a tenant's too)."""
     struktr = Receiver("struktr", secret=SECRETS["struktr"])
     app = web.Application()
     app.add_routes(webhook_routes_aiohttp(struktr))
     app.add_routes(webhook_routes_aiohttp({"billing": struktr}, prefix="/in"))
+    tenants = Receiver("struktr", secret=TenantSecrets({"acme": "acme-secret"}.get))
+    app.add_routes(webhook_routes_aiohttp(tenants, name="tenant_webhooks"))
     assert str(app.router["webhooks.struktr"].url_for()) == "/webhooks/struktr"
     assert str(app.router["webhooks.billing"].url_for()) == "/in/billing"
+    tenant_url = app.router["tenant_webhooks.struktr"].url_for(tenant="acme")
+    assert str(tenant_url) == "/webhooks/struktr/acme"
 
 
 # Litestar: its own body limit, route names, and the OpenAPI document
@@ -730,19 +759,22 @@ def test_litestar_own_smaller_body_limit_is_respected(length: str | None) -> Non
 
 
 def test_litestar_route_names_and_openapi_document() -> None:
-    """`route_reverse("webhooks.<segment>")` finds each route; only POST is documented."""
+    """`route_reverse("<name>.<segment>")` finds each route; only POST is documented."""
     struktr = Receiver("struktr", secret=SECRETS["struktr"])
+    tenants = Receiver("struktr", secret=TenantSecrets({"beta": "beta-secret"}.get))
     app = Litestar(
         [
             webhook_router_litestar(struktr),
             webhook_router_litestar({"billing": struktr}, prefix="/in"),
             *webhook_handlers(struktr, "/hooks/acme", name="acme"),
+            webhook_router_litestar(tenants, name="tenant_webhooks"),
         ],
         logging_config=None,
     )
     assert app.route_reverse("webhooks.struktr") == "/webhooks/struktr"
     assert app.route_reverse("webhooks.billing") == "/in/billing"
     assert app.route_reverse("acme") == "/hooks/acme"
+    assert app.route_reverse("tenant_webhooks.struktr", tenant="beta") == "/webhooks/struktr/beta"
     paths = app.openapi_schema.to_schema()["paths"]
     for path in ("/webhooks/struktr", "/in/billing", "/hooks/acme"):
         assert list(paths[path]) == ["post"], path

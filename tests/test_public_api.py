@@ -41,6 +41,9 @@ EXPORTED = {
     "SigningKey",
     "StandardWebhooksVerifier",
     "StoreUnavailableError",
+    "SecretsUnavailableError",
+    "TenantSecrets",
+    "current_tenant",
     "TimestampOutOfToleranceError",
     "VerificationError",
     "Verifier",
@@ -127,7 +130,7 @@ LAYERS = [
         "idempotency",
         "_samples",
     },
-    {"providers", "deadletters", "defer", "_openapi"},
+    {"providers", "deadletters", "defer", "tenants", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
     {"replays", "testing", "_adapters", "_bodies", "_serverless"},
     {

@@ -31,7 +31,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "pip install 'webhook-kit[aiohttp]'"
     ) from exc
 
-from ._adapters import Receivers, by_segment, refused
+from ._adapters import Receivers, by_segment, refused, tenant_route
 from ._bodies import read_limited
 from .errors import PayloadTooLargeError
 from .receiver import Outcome, Receiver
@@ -48,12 +48,17 @@ def webhook_handler(receiver: Receiver) -> Handler:
     """Return an aiohttp handler that runs each request through `receiver`.
 
     Route it for every method, so that the receiver, not aiohttp, answers 405 to all but POST:
-    ``app.router.add_route("*", "/hooks/struktr", webhook_handler(receiver))``.
+    ``app.router.add_route("*", "/hooks/struktr", webhook_handler(receiver))``. For a receiver
+    with `TenantSecrets`, give the route a ``{tenant}`` variable (``/hooks/struktr/{tenant}``):
+    the handler passes it to `Receiver.handle_async`.
     """
 
     async def handler(request: web.Request) -> web.Response:
+        tenant = request.match_info.get("tenant")
         if request.method != "POST":  # never read a body we are going to refuse
-            outcome = await receiver.handle_async(b"", request.headers, method=request.method)
+            outcome = await receiver.handle_async(
+                b"", request.headers, method=request.method, tenant=tenant
+            )
             return _response(outcome)
         try:
             body = await read_limited(
@@ -69,24 +74,31 @@ def webhook_handler(receiver: Receiver) -> Handler:
             response = web.Response(status=400)  # nobody reads it; aiohttp logs no error for it
             response.force_close()
             return response
-        return _response(await receiver.handle_async(body, request.headers))
+        return _response(await receiver.handle_async(body, request.headers, tenant=tenant))
 
     handler.__name__ = handler.__qualname__ = f"{receiver.provider.name}_webhook"
     handler.__doc__ = f"Receive {receiver.provider.title} webhooks."
     return handler
 
 
-def webhook_routes(receivers: Receivers, *, prefix: str = "/webhooks") -> list[web.RouteDef]:
+def webhook_routes(
+    receivers: Receivers, *, prefix: str = "/webhooks", name: str = "webhooks"
+) -> list[web.RouteDef]:
     """Return one route per receiver, at ``<prefix>/<segment>``, for ``app.add_routes``.
 
     `receivers` is one receiver, several (each at its provider's name: ``/webhooks/struktr``),
     or a mapping from URL segment to receiver. Each route takes every method and is named
-    ``webhooks.<segment>``: ``app.router["webhooks.struktr"].url_for()``.
+    ``<name>.<segment>``: ``app.router["webhooks.struktr"].url_for()``; give each set of routes
+    in one app its own `name` (aiohttp refuses two routes of one name).
+
+    A receiver with `TenantSecrets` is at ``<prefix>/<segment>/{tenant}`` instead (unless it
+    reads the tenant from its `tenant_header`): ``url_for(tenant="acme")``.
     """
-    return [
-        web.route("*", f"{prefix}/{segment}", webhook_handler(receiver), name=f"webhooks.{segment}")
-        for segment, receiver in by_segment(receivers).items()
-    ]
+    routes = []
+    for segment, receiver in by_segment(receivers).items():
+        path = f"{prefix}/{segment}/{{tenant}}" if tenant_route(receiver) else f"{prefix}/{segment}"
+        routes.append(web.route("*", path, webhook_handler(receiver), name=f"{name}.{segment}"))
+    return routes
 
 
 def _response(outcome: Outcome) -> web.Response:

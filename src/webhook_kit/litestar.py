@@ -34,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "pip install 'webhook-kit[litestar]'"
     ) from exc
 
-from ._adapters import Receivers, by_segment, content_length, refused
+from ._adapters import Receivers, by_segment, content_length, refused, tenant_route
 from ._bodies import read_limited
 from .errors import PayloadTooLargeError
 from .receiver import Outcome, Receiver
@@ -54,7 +54,9 @@ def webhook_handlers(
 
     Register both, in this order (``Litestar(webhook_handlers(receiver, "/hooks/struktr"))``):
     the first lets the receiver answer 405 to every method but POST, instead of Litestar; the
-    POST handler is documented in OpenAPI and named `name` (for ``app.route_reverse``).
+    POST handler is documented in OpenAPI and named `name` (for ``app.route_reverse``). For a
+    receiver with `TenantSecrets`, put a ``{tenant:str}`` parameter in `path`
+    (``/hooks/struktr/{tenant:str}``): the handlers pass it to `Receiver.handle_async`.
     """
     endpoint = _endpoint(receiver)
     post = HTTPRouteHandler(
@@ -72,26 +74,39 @@ def webhook_handlers(
     return [others(endpoint), post(endpoint)]
 
 
-def webhook_router(receivers: Receivers, *, prefix: str = "/webhooks") -> Router:
+def webhook_router(
+    receivers: Receivers, *, prefix: str = "/webhooks", name: str = "webhooks"
+) -> Router:
     """Return a router with one route per receiver, at ``<prefix>/<segment>``.
 
     `receivers` is one receiver, several (each at its provider's name: ``/webhooks/struktr``),
-    or a mapping from URL segment to receiver. Route names are ``webhooks.<segment>``, so
-    ``app.route_reverse("webhooks.struktr")`` finds each. Pass ``request_max_body_size`` to
+    or a mapping from URL segment to receiver. Route names are ``<name>.<segment>``, so
+    ``app.route_reverse("webhooks.struktr")`` finds each; give each router in one app its own
+    `name` (Litestar refuses two handlers of one name). Pass ``request_max_body_size`` to
     the app to lower the body limit for every route (see the module's description).
+
+    A receiver with `TenantSecrets` is at ``<prefix>/<segment>/{tenant}`` instead (unless it
+    reads the tenant from its `tenant_header`): ``route_reverse("webhooks.struktr", tenant=...)``.
     """
     handlers = [
         handler
         for segment, receiver in by_segment(receivers).items()
-        for handler in webhook_handlers(receiver, f"/{segment}", name=f"webhooks.{segment}")
+        for handler in webhook_handlers(
+            receiver,
+            f"/{segment}/{{tenant:str}}" if tenant_route(receiver) else f"/{segment}",
+            name=f"{name}.{segment}",
+        )
     ]
     return Router(path=prefix, route_handlers=handlers)
 
 
 def _endpoint(receiver: Receiver) -> _Endpoint:
     async def endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
+        tenant = request.path_params.get("tenant")
         if request.method != "POST":  # never read a body we are going to refuse
-            outcome = await receiver.handle_async(b"", request.headers, method=request.method)
+            outcome = await receiver.handle_async(
+                b"", request.headers, method=request.method, tenant=tenant
+            )
             return _response(outcome)
         # Litestar's own limit (None: unlimited) applies too: the smaller one wins.
         own = request.route_handler.resolve_request_max_body_size()
@@ -102,7 +117,7 @@ def _endpoint(receiver: Receiver) -> _Endpoint:
             )
         except (PayloadTooLargeError, RequestEntityTooLarge):
             return _response(refused(receiver, PayloadTooLargeError(limit)))
-        return _response(await receiver.handle_async(body, request.headers))
+        return _response(await receiver.handle_async(body, request.headers, tenant=tenant))
 
     endpoint.__name__ = endpoint.__qualname__ = f"{receiver.provider.name}_webhook"
     endpoint.__doc__ = f"Receive {receiver.provider.title} webhooks."

@@ -32,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "pip install 'webhook-kit[starlette]'"
     ) from exc
 
-from ._adapters import Receivers, by_segment, content_length, refused
+from ._adapters import Receivers, by_segment, content_length, refused, tenant_route
 from ._bodies import read_limited
 from .errors import PayloadTooLargeError
 from .receiver import Outcome, Receiver
@@ -69,8 +69,11 @@ class WebhookApp:
     async def _outcome(self, request: Request) -> Outcome:
         """What to answer `request`: the receiver's outcome, or 413 for a body over the limit."""
         receiver = self.receiver
+        tenant = request.path_params.get("tenant")
         if request.method != "POST":  # never read a body we are going to refuse
-            return await receiver.handle_async(b"", request.headers, method=request.method)
+            return await receiver.handle_async(
+                b"", request.headers, method=request.method, tenant=tenant
+            )
         try:
             body = await read_limited(
                 request.stream(),
@@ -79,29 +82,40 @@ class WebhookApp:
             )
         except PayloadTooLargeError as error:
             return refused(receiver, error)
-        return await receiver.handle_async(body, request.headers)
+        return await receiver.handle_async(body, request.headers, tenant=tenant)
 
 
 def webhook_app(receiver: Receiver) -> WebhookApp:
     """Return a plain ASGI application that runs every request through `receiver`.
 
     It answers at whatever path it is served: ``Route("/hooks/struktr", webhook_app(receiver))``
-    in Starlette (a ``Mount`` would add a trailing slash), or as the whole application.
+    in Starlette (a ``Mount`` would add a trailing slash), or as the whole application. For a
+    receiver with `TenantSecrets`, route it with a ``{tenant}`` path parameter
+    (``/hooks/struktr/{tenant}``): the app passes it to `Receiver.handle_async`.
     """
     return WebhookApp(receiver)
 
 
-def webhook_routes(receivers: Receivers, *, prefix: str = "/webhooks") -> list[Route]:
+def webhook_routes(
+    receivers: Receivers, *, prefix: str = "/webhooks", name: str = "webhooks"
+) -> list[Route]:
     """Return one Starlette ``Route`` per receiver, at ``<prefix>/<segment>``.
 
     `receivers` is one receiver, several (each at its provider's name: ``/webhooks/struktr``),
     or a mapping from URL segment to receiver. Each route takes every method (the receiver
-    answers 405 to all but POST) and is named ``webhooks.<segment>``, for ``request.url_for``.
+    answers 405 to all but POST) and is named ``<name>.<segment>``, for ``request.url_for``.
+
+    A receiver with `TenantSecrets` is at ``<prefix>/<segment>/{tenant}`` instead (unless it
+    reads the tenant from its `tenant_header`): ``url_for("webhooks.struktr", tenant="acme")``.
     """
     return [
-        Route(f"{prefix}/{segment}", webhook_app(receiver), name=f"webhooks.{segment}")
+        Route(_path(prefix, segment, receiver), webhook_app(receiver), name=f"{name}.{segment}")
         for segment, receiver in by_segment(receivers).items()
     ]
+
+
+def _path(prefix: str, segment: str, receiver: Receiver) -> str:
+    return f"{prefix}/{segment}/{{tenant}}" if tenant_route(receiver) else f"{prefix}/{segment}"
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.receiving import ClientFactory, Post, Reply
+from tests.receiving import ClientFactory, Post, Reply, route
 from webhook_kit.aiohttp import webhook_handler, webhook_routes
 from webhook_kit.receiver import Receiver
 
@@ -38,7 +38,7 @@ def served_post(make_app: Callable[[], web.Application], url: str) -> Post:
     return post
 
 
-def aiohttp_routes(receiver: Receiver) -> Post:
+def aiohttp_routes(receiver: Receiver, tenant: str | None = None) -> Post:
     """The receiver's route from `webhook_routes`, in a fresh application."""
 
     def make_app() -> web.Application:
@@ -46,18 +46,20 @@ def aiohttp_routes(receiver: Receiver) -> Post:
         app.add_routes(webhook_routes(receiver))
         return app
 
-    return served_post(make_app, f"/webhooks/{receiver.provider.name}")
+    return served_post(make_app, route(receiver, tenant))
 
 
-def aiohttp_handler(receiver: Receiver) -> Post:
-    """The receiver's `webhook_handler`, routed by hand for every method at a path of its own."""
+def aiohttp_handler(receiver: Receiver, tenant: str | None = None) -> Post:
+    """The receiver's `webhook_handler`, routed by hand for every method at a path of its own
+    (ending with a ``{tenant}`` variable when requests are for a tenant)."""
+    path = "/hooks/acme" if tenant is None else "/hooks/acme/{tenant}"
 
     def make_app() -> web.Application:
         app = web.Application()
-        app.router.add_route("*", "/hooks/acme", webhook_handler(receiver))
+        app.router.add_route("*", path, webhook_handler(receiver))
         return app
 
-    return served_post(make_app, "/hooks/acme")
+    return served_post(make_app, "/hooks/acme" + ("" if tenant is None else f"/{tenant}"))
 
 
 CLIENTS: dict[str, ClientFactory] = {

@@ -10,21 +10,23 @@ from __future__ import annotations
 from litestar import Litestar
 
 from tests.clients.starlette import asgi_post
-from tests.receiving import ClientFactory, Post
+from tests.receiving import ClientFactory, Post, route
 from webhook_kit.litestar import webhook_handlers, webhook_router
 from webhook_kit.receiver import Receiver
 
 
-def litestar_router(receiver: Receiver) -> Post:
+def litestar_router(receiver: Receiver, tenant: str | None = None) -> Post:
     """The receiver's route in `webhook_router`, in a fresh app."""
     app = Litestar([webhook_router(receiver)], logging_config=None)
-    return asgi_post(app, f"/webhooks/{receiver.provider.name}")
+    return asgi_post(app, route(receiver, tenant))
 
 
-def litestar_handlers(receiver: Receiver) -> Post:
-    """The receiver's `webhook_handlers` at a path of their own, in a fresh app."""
-    app = Litestar(webhook_handlers(receiver, "/hooks/acme"), logging_config=None)
-    return asgi_post(app, "/hooks/acme")
+def litestar_handlers(receiver: Receiver, tenant: str | None = None) -> Post:
+    """The receiver's `webhook_handlers` at a path of their own (ending with a ``{tenant:str}``
+    parameter when requests are for a tenant), in a fresh app."""
+    path = "/hooks/acme" if tenant is None else "/hooks/acme/{tenant:str}"
+    app = Litestar(webhook_handlers(receiver, path), logging_config=None)
+    return asgi_post(app, "/hooks/acme" + ("" if tenant is None else f"/{tenant}"))
 
 
 CLIENTS: dict[str, ClientFactory] = {

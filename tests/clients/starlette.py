@@ -8,9 +8,10 @@ from collections.abc import Mapping
 
 import httpx
 from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from tests.receiving import ClientFactory, Post, Reply
+from tests.receiving import ClientFactory, Post, Reply, route
 from webhook_kit.receiver import Receiver
 from webhook_kit.starlette import webhook_app, webhook_routes
 
@@ -34,15 +35,19 @@ def asgi_post(app: ASGIApp, url: str) -> Post:
     return post
 
 
-def starlette_routes(receiver: Receiver) -> Post:
+def starlette_routes(receiver: Receiver, tenant: str | None = None) -> Post:
     """The receiver's route from `webhook_routes`, in a fresh Starlette app."""
     app = Starlette(routes=webhook_routes(receiver))
-    return asgi_post(app, f"/webhooks/{receiver.provider.name}")
+    return asgi_post(app, route(receiver, tenant))
 
 
-def plain_asgi(receiver: Receiver) -> Post:
-    """The receiver's plain ASGI app from `webhook_app`, as the whole application."""
-    return asgi_post(webhook_app(receiver), "/any/path")
+def plain_asgi(receiver: Receiver, tenant: str | None = None) -> Post:
+    """The receiver's plain ASGI app from `webhook_app`: the whole application, or for a tenant
+    in a Starlette ``Route`` whose ``{tenant}`` parameter names it."""
+    if tenant is None:
+        return asgi_post(webhook_app(receiver), "/any/path")
+    app = Starlette(routes=[Route("/hooks/{tenant}", webhook_app(receiver))])
+    return asgi_post(app, f"/hooks/{tenant}")
 
 
 CLIENTS: dict[str, ClientFactory] = {
