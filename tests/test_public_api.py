@@ -129,8 +129,11 @@ LAYERS = [
     },
     {"providers", "deadletters", "defer", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
-    {"replays", "testing", "_adapters"},
-    {"celery", "flask", "fastapi", "django", "cli", "pytest_plugin", "__init__", "__main__"},
+    {"replays", "testing", "_adapters", "_worker"},  # _worker: what every queue's worker does
+    {
+        *("celery", "rq", "dramatiq"),
+        *("flask", "fastapi", "django", "cli", "pytest_plugin", "__init__", "__main__"),
+    },
 ]
 
 
