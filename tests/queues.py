@@ -237,8 +237,14 @@ class Deployment:
         return worker
 
     def kill(self, worker: subprocess.Popen[bytes]) -> None:
-        """SIGKILL a worker with every process it started (RQ's work horse, Dramatiq's workers)."""
-        os.killpg(worker.pid, signal.SIGKILL)
+        """SIGKILL a worker with every process it started (RQ's work horse, Dramatiq's workers).
+
+        RQ's work horse leaves the worker's process group (``setsid``): the whole tree is
+        found through each process's parent.
+        """
+        for pid in [worker.pid, *descendants(worker.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         worker.wait(timeout=10)
 
     def count(self, table: str = "events") -> int:
@@ -267,6 +273,7 @@ class Deployment:
 
     def stop(self) -> None:
         """Stop every worker: a warm shutdown, then SIGKILL for any group that does not exit."""
+        strays = [pid for worker in self.workers for pid in descendants(worker.pid)]
         for worker in self.workers:
             if worker.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -280,12 +287,32 @@ class Deployment:
                 worker.wait(timeout=10)
             with contextlib.suppress(ProcessLookupError):  # what the group left running
                 os.killpg(worker.pid, signal.SIGKILL)
+        for pid in strays:  # and what left the group (RQ's work horse)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def clean(self) -> None:
         """Close the web side's connections; remove what this queue left on the shared broker."""
         for defer in self.defers:
             close_defer(defer)
         clean_queue(self.kind, self.broker_url, self.queue)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid` (children, their children, ...), from ``/proc``."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
 
 
 def worker_command(kind: str, broker_url: str, queue: str, name: str) -> list[str]:
