@@ -71,7 +71,7 @@ def test_root_import_needs_no_framework() -> None:
     code = (
         "import sys, webhook_kit; "
         "heavy = {'flask', 'werkzeug', 'fastapi', 'starlette', 'django', 'redis', 'sqlalchemy', "
-        "'psycopg', 'pymysql', 'celery', 'click', 'typer'}; "
+        "'psycopg', 'pymysql', 'celery', 'rq', 'dramatiq', 'pika', 'click', 'typer'}; "
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )
     result = subprocess.run(  # noqa: S603
@@ -129,10 +129,20 @@ LAYERS = [
     },
     {"providers", "deadletters", "defer", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
-    {"replays", "testing", "_adapters", "_worker"},  # _worker: what every queue's worker does
+    {"replays", "testing", "_adapters", "_serverless", "_worker"},  # _worker: every queue's worker
     {
-        *("celery", "rq", "dramatiq"),
-        *("flask", "fastapi", "django", "cli", "pytest_plugin", "__init__", "__main__"),
+        "celery",
+        "rq",
+        "dramatiq",
+        "flask",
+        "fastapi",
+        "django",
+        "aws_lambda",
+        "gcf",
+        "cli",
+        "pytest_plugin",
+        "__init__",
+        "__main__",
     },
 ]
 

@@ -6,7 +6,8 @@ translate their framework's request into `Receiver.handle` (or `handle_async`) a
 back into a response.
 
 Dispatch runs the handlers of the event's type, then the `on_any` ones; when one raises, the
-`on_error` hooks get the event and the exception before the failure is answered.
+`on_error` hooks get the event and the exception before the failure is answered. Once the store
+records the delivery as done, the `on_processed` hooks get the event and the outcome.
 
 A verified body that fails validation (schema drift: the provider changed its payload) follows
 the receiver's `invalid_payloads` policy. ``"reject"`` (the default) answers 400 and, with
@@ -94,6 +95,7 @@ __all__ = [
     "Handler",
     "InvalidPayloads",
     "Outcome",
+    "ProcessedHook",
     "Receiver",
 ]
 
@@ -109,6 +111,9 @@ Handler: TypeAlias = Callable[[_T], "Awaitable[None] | None"]
 
 ErrorHook: TypeAlias = Callable[[_T, Exception], "Awaitable[None] | None"]
 """A function (or coroutine function) given an event and the exception its handler raised."""
+
+ProcessedHook: TypeAlias = Callable[[_T, "Outcome"], "Awaitable[None] | None"]
+"""A function (or coroutine function) given an event and its outcome once it is processed."""
 
 _UnknownHandler = TypeVar("_UnknownHandler", bound=Handler[UnknownEvent])
 _InvalidHandler = TypeVar("_InvalidHandler", bound=Handler[InvalidEvent])
@@ -337,6 +342,7 @@ class Receiver(On[EventT]):
         self._invalid: list[Handler] = []
         self._any: list[Handler] = []
         self._error_hooks: list[ErrorHook] = []
+        self._processed_hooks: list[ProcessedHook] = []
         self.dead_letters = dead_letters
         self.invalid_payloads: InvalidPayloads = invalid_payloads
         self.defer = defer
@@ -435,6 +441,19 @@ class Receiver(On[EventT]):
         An exception inside the hook is logged and never replaces the handler's.
         """
         self._error_hooks.append(hook)
+        return hook
+
+    def on_processed(
+        self, hook: Callable[[EventT | UnknownEvent | InvalidEvent, Outcome], _R]
+    ) -> Callable[[EventT | UnknownEvent | InvalidEvent, Outcome], _R]:
+        """Register a hook given the event and its 200 `Outcome` once a delivery is processed.
+
+        It runs after the handlers succeeded and the store recorded the delivery as done, on
+        every path (`handle`, `handle_async`, a worker's `process`, `replay`), never for a
+        duplicate or a failure. For notifications (Django's signals): the delivery is done, so
+        an exception inside the hook is logged and changes nothing.
+        """
+        self._processed_hooks.append(hook)
         return hook
 
     def handlers_for(self, event: Any) -> list[Handler]:
@@ -677,7 +696,7 @@ class Receiver(On[EventT]):
     def _process(self, delivery: _Delivery) -> Outcome:
         if self.store is None:
             self._dispatch(delivery)
-            return Outcome(200, {"status": "processed"})
+            return self._processed(delivery)
         if self._async_store:
             raise TypeError("an async store needs handle_async(); use a sync store with handle()")
         store = cast("IdempotencyStore", self.store)
@@ -696,7 +715,31 @@ class Receiver(On[EventT]):
                 logger.warning(_RELEASE_FAILED)
             raise
         store.complete(claim, retain=self.retain)
-        return Outcome(200, {"status": "processed"})
+        return self._processed(delivery)
+
+    def _processed(self, delivery: _Delivery) -> Outcome:
+        """The 200 of a processed delivery, after running the `on_processed` hooks."""
+        outcome = Outcome(
+            200, {"status": "processed"}, event=delivery.event, key_id=delivery.key_id
+        )
+        for hook in self._processed_hooks:
+            try:
+                _run(hook, delivery.event, outcome)
+            except Exception:
+                self._processed_hook_failed(hook, delivery)
+        return outcome
+
+    async def _processed_async(self, delivery: _Delivery) -> Outcome:
+        """`_processed` on the event loop: coroutine hooks awaited, others in threads."""
+        outcome = Outcome(
+            200, {"status": "processed"}, event=delivery.event, key_id=delivery.key_id
+        )
+        for hook in self._processed_hooks:
+            try:
+                await _run_async(hook, delivery.event, outcome)
+            except Exception:
+                self._processed_hook_failed(hook, delivery)
+        return outcome
 
     def _dispatch(self, delivery: _Delivery) -> None:
         """Run the event's handlers, then the `on_any` ones; the first exception stops them."""
@@ -731,6 +774,17 @@ class Receiver(On[EventT]):
         logger.exception(
             "webhook on_error hook %s raised: provider=%s event=%s key=%s "
             "(the handler's exception is reported as before)",
+            _name(hook),
+            self.provider.name,
+            delivery.event_type,
+            delivery.key,
+        )
+
+    def _processed_hook_failed(self, hook: ProcessedHook, delivery: _Delivery) -> None:
+        """Log an `on_processed` hook's own exception; the delivery stays processed."""
+        logger.exception(
+            "webhook on_processed hook %s raised: provider=%s event=%s key=%s "
+            "(the delivery is processed all the same)",
             _name(hook),
             self.provider.name,
             delivery.event_type,
@@ -798,7 +852,7 @@ class Receiver(On[EventT]):
         store = self._aio_store
         if store is None:
             await self._dispatch_async(delivery)
-            return Outcome(200, {"status": "processed"})
+            return await self._processed_async(delivery)
         key = cast("StoreKey", delivery.key)
         if delivery.also:
             claim = await store.claim(key, lease=self.lease, also=delivery.also)
@@ -814,7 +868,7 @@ class Receiver(On[EventT]):
                 logger.warning(_RELEASE_FAILED)
             raise
         await store.complete(claim, retain=self.retain)
-        return Outcome(200, {"status": "processed"})
+        return await self._processed_async(delivery)
 
     async def _dispatch_async(self, delivery: _Delivery) -> None:
         """`_dispatch` on the event loop: coroutine functions awaited, others in threads."""
