@@ -63,6 +63,8 @@ DEFAULT_QUEUE = "webhooks"
 
 #: Threads that publish for one `DramatiqDefer` (each with its own broker connection).
 _PUBLISHERS = 8
+#: Seconds between two attempts to publish, times the number of attempts so far.
+_PAUSE = 0.2
 
 
 class DramatiqDefer(QueueDefer):
@@ -144,7 +146,7 @@ class DramatiqDefer(QueueDefer):
         """Send `delivery`; return once the broker accepted it, else `QueueUnavailableError`."""
         deadline = time.monotonic() + self.publish_deadline
         message = self.actor.message_with_options(args=(delivery.to_message(), 0))
-        while True:
+        for attempt in range(self.publish_retries + 1):
             started = time.monotonic()
             future = self._executor().submit(self.broker.enqueue, message)
             try:
@@ -155,8 +157,11 @@ class DramatiqDefer(QueueDefer):
                     # Still publishing: if it gets through after all, the provider's retry is
                     # a duplicate, which the worker recognises.
                     future.add_done_callback(_ignore)
-                if time.monotonic() + self.publish_timeout > deadline:
+                pause = _PAUSE * attempt
+                last = attempt == self.publish_retries
+                if last or time.monotonic() + pause + self.publish_timeout > deadline:
                     raise unavailable(self, delivery, _described(exc)) from exc
+                time.sleep(pause)
 
     def close(self) -> None:
         """Stop the publishing threads and close the broker's connections (at shutdown)."""

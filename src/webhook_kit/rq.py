@@ -65,6 +65,9 @@ __all__ = ["JOB_FUNCTION", "DeadLetteredError", "RQDefer", "process"]
 JOB_FUNCTION = "webhook_kit.rq.process"
 """The import path of the function every job calls (`process`)."""
 
+#: Seconds between two attempts to enqueue, times the number of attempts so far.
+_PAUSE = 0.2
+
 
 class RQDefer(QueueDefer):
     """A `Defer` that enqueues each verified delivery as an RQ job and processes it in a worker.
@@ -131,13 +134,16 @@ class RQDefer(QueueDefer):
     def submit(self, delivery: QueuedDelivery) -> None:
         """Enqueue `delivery`; return once Redis has it, else `QueueUnavailableError`."""
         deadline = time.monotonic() + self.publish_deadline
-        while True:
+        for attempt in range(self.publish_retries + 1):
             try:
                 self._enqueue(self._publisher, delivery.to_message(), 0, delivery=delivery)
                 return
-            except redis.RedisError as exc:
-                if time.monotonic() + self.publish_timeout > deadline:
+            except redis.RedisError as exc:  # refused, reset, timed out: try again, in time
+                pause = _PAUSE * attempt
+                last = attempt == self.publish_retries
+                if last or time.monotonic() + pause + self.publish_timeout > deadline:
                     raise unavailable(self, delivery, exc) from exc
+                time.sleep(pause)
             except Exception as exc:
                 raise unavailable(self, delivery, exc) from exc
 
