@@ -18,7 +18,7 @@ from tests.queues import close_defer, make_defer
 from webhook_kit import Receiver
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.defer import QueuedDelivery
-from webhook_kit.dramatiq import DramatiqDefer
+from webhook_kit.dramatiq import DeadLetteredError, DramatiqDefer
 from webhook_kit.errors import QueueUnavailableError
 from webhook_kit.rq import RQDefer
 
@@ -79,7 +79,7 @@ def test_dramatiq_on_rabbitmq_without_publisher_confirms_is_refused(tmp_path: Pa
         DramatiqDefer(RabbitmqBroker(url=url), dead_letters=letters)
     defer = DramatiqDefer(RabbitmqBroker(url=url, confirm_delivery=True), dead_letters=letters)
     assert defer.receivers == {}
-    assert defer.actor.options == {"max_retries": 0}  # Dramatiq does not retry on its own
+    assert defer.actor.options["throws"] == (DeadLetteredError,)  # never retried by Dramatiq
 
 
 def test_rq_queue_must_carry_json(tmp_path: Path) -> None:

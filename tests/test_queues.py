@@ -23,11 +23,11 @@ from tests.brokers import SilentServer, answered_within
 from tests.queues import MAX_ATTEMPTS, QUEUES, Deployment, clean_queue, throwaway_redis
 from webhook_kit import providers, replay, testing
 
-#: What each queue library's worker logs when a task fails for good, before the letter's id.
+#: What each queue library's worker logs when the task of the delivery `{}` fails for good.
 FAILED = {
-    "celery": "raised unexpected: DeadLetteredError('webhook delivery ",
-    "rq": "DeadLetteredError: webhook delivery ",
-    "dramatiq": "DeadLetteredError: webhook delivery ",
+    "celery": "raised unexpected: DeadLetteredError('webhook delivery {} ",
+    "rq": "DeadLetteredError: webhook delivery {} ",
+    "dramatiq": "with expected exception DeadLetteredError",  # Dramatiq names the type only
 }
 
 
@@ -96,7 +96,7 @@ def test_failing_handler_is_dead_lettered_then_replayed_once(deployment: Deploym
     client = deployment.web()
     assert delivery(client, "struktr", delivery_id="dlv-dead")().status_code == 202
     deployment.start_worker(WEBHOOK_KIT_TEST_BROKEN="1")
-    failed = FAILED[deployment.kind] + "struktr:dlv-dead "
+    failed = FAILED[deployment.kind].format("struktr:dlv-dead")
     deployment.wait_for(lambda: failed in deployment.logs())
     [letter] = deployment.dead_letters.all()
     assert (letter.id, letter.reason, letter.attempts) == ("struktr:dlv-dead", "handler_failed", 3)

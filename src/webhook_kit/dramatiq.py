@@ -24,8 +24,8 @@ connection closes; Redis once its heartbeat is older than ``heartbeat_timeout``,
 ``docs/deferred.md``). The idempotency store makes sure the handlers complete once. A handler that
 raises is retried with exponential backoff (a new, delayed message), up to `max_attempts`
 attempts; then the delivery goes to the dead letters (`webhook_kit.deadletters`), from where
-`replay` runs it again, and the actor fails with `DeadLetteredError`: Dramatiq's own retries are
-off for it (``max_retries=0``), so the message goes to the queue's dead-letter queue.
+`replay` runs it again, and the actor fails with `DeadLetteredError`, which the actor ``throws``:
+Dramatiq does not retry it, and the message goes to the queue's dead-letter queue.
 
 Messages are Dramatiq's JSON (the global encoder must be `dramatiq.JSONEncoder`): provider name,
 base64 raw body, verification headers, receipt time.
@@ -120,7 +120,15 @@ class DramatiqDefer(QueueDefer):
             raise ValueError("DramatiqDefer sends JSON: keep dramatiq's JSONEncoder")
         self.broker = broker
         self.queue = queue
-        options: dict[str, Any] = {"max_retries": 0}  # retries are counted by `failures`
+        options: dict[str, Any] = {
+            # A dead-lettered delivery fails for good: its message goes to the dead-letter queue.
+            "throws": (DeadLetteredError,),
+            # Handlers' failures are retried by `run`, counted in `failures`; Dramatiq's own
+            # retries only cover what went wrong around them (a retry that could not be sent).
+            "max_retries": max_attempts,
+            "min_backoff": int(first_retry * 1000),
+            "max_backoff": int(max_retry * 1000),
+        }
         if time_limit is not None:
             options["time_limit"] = int(time_limit * 1000)
 
