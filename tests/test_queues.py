@@ -130,7 +130,7 @@ def test_worker_killed_mid_task_is_redelivered_and_processed_once(
     deployment.kill(first)
     deployment.start_worker()
     # RQ notices a dead worker's job only once its heartbeat expired: about a minute.
-    deployment.wait_for(lambda: deployment.count() == 1, timeout=90)
+    deployment.wait_for(lambda: deployment.count() == 1, timeout=120)
     time.sleep(1.5)  # a second run, if any, would show up now
     assert (deployment.count(), deployment.count("calls")) == (1, 2)
 
