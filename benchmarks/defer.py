@@ -174,6 +174,7 @@ def _drop_queue(mode: str, queue: str) -> None:
                 client.delete(f"rq:job:{job.decode()}")
             for key in client.scan_iter(f"rq:*:{queue}"):
                 client.delete(key)
+            client.srem("rq:queues", f"rq:queue:{queue}")
         client.close()
     elif kind == "dramatiq":
         import pika

@@ -359,6 +359,11 @@ def clean_queue(kind: str, broker_url: str, queue: str) -> None:
             keys += list(client.scan_iter(f"rq:*:{queue}"))  # RQ's queue and registries
             if kind == "rq":
                 keys += _rq_jobs(client, queue)
+                workers = list(client.scan_iter(f"rq:worker:{queue}-*"))  # killed ones stay
+                keys += workers
+                client.srem("rq:queues", f"rq:queue:{queue}")
+                if workers:
+                    client.srem("rq:workers", *workers)
             if keys:
                 client.delete(*keys)
         finally:
