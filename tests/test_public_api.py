@@ -74,7 +74,7 @@ def test_root_import_needs_no_framework() -> None:
     code = (
         "import sys, webhook_kit; "
         "heavy = {'flask', 'werkzeug', 'fastapi', 'starlette', 'django', 'redis', 'sqlalchemy', "
-        "'psycopg', 'pymysql', 'celery', 'click', 'typer'}; "
+        "'psycopg', 'pymysql', 'celery', 'rq', 'dramatiq', 'pika', 'click', 'typer'}; "
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )
     result = subprocess.run(  # noqa: S603
@@ -132,9 +132,11 @@ LAYERS = [
     },
     {"providers", "deadletters", "defer", "tenants", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
-    {"replays", "testing", "_adapters", "_serverless"},
+    {"replays", "testing", "_adapters", "_serverless", "_worker"},  # _worker: every queue's worker
     {
         "celery",
+        "rq",
+        "dramatiq",
         "flask",
         "fastapi",
         "django",
