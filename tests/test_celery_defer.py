@@ -2,7 +2,7 @@
 
 `ListDefer` is the simplest real `Defer`: it keeps what it accepts in a list (or refuses
 everything, like a broker that is down). The Celery implementation runs on real brokers in
-``tests/test_celery.py``.
+``tests/test_queues.py``.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ def test_root_import_needs_no_framework() -> None:
     code = (
         "import sys, webhook_kit; "
         "heavy = {'flask', 'werkzeug', 'fastapi', 'starlette', 'django', 'redis', 'sqlalchemy', "
-        "'psycopg', 'pymysql', 'celery', 'click', 'typer', 'litestar', 'aiohttp'}; "
+        "'psycopg', 'pymysql', 'celery', 'rq', 'dramatiq', 'pika', 'click', 'typer', 'litestar', "
+        "'aiohttp'}; "
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )
     result = subprocess.run(  # noqa: S603
@@ -132,9 +133,12 @@ LAYERS = [
     },
     {"providers", "deadletters", "defer", "tenants", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
-    {"replays", "testing", "_adapters", "_bodies", "_serverless"},
+    # _worker: every queue's worker
+    {"replays", "testing", "_adapters", "_bodies", "_serverless", "_worker"},
     {
         "celery",
+        "rq",
+        "dramatiq",
         "flask",
         "fastapi",
         "django",
