@@ -77,7 +77,7 @@ def installed(module: str) -> bool:
 
 CLIENTS: dict[str, ClientFactory] = {"core-sync": core_sync, "core-async": core_async}
 # Each adapter's client factories live in tests/clients/<framework>.py as a `CLIENTS` dict.
-for _framework in ("flask", "fastapi", "django"):
+for _framework in ("flask", "fastapi", "django", "starlette", "aiohttp", "litestar"):
     if installed(_framework) and installed(f"tests.clients.{_framework}"):
         CLIENTS |= importlib.import_module(f"tests.clients.{_framework}").CLIENTS
 

@@ -74,7 +74,8 @@ def test_root_import_needs_no_framework() -> None:
     code = (
         "import sys, webhook_kit; "
         "heavy = {'flask', 'werkzeug', 'fastapi', 'starlette', 'django', 'redis', 'sqlalchemy', "
-        "'psycopg', 'pymysql', 'celery', 'rq', 'dramatiq', 'pika', 'click', 'typer'}; "
+        "'psycopg', 'pymysql', 'celery', 'rq', 'dramatiq', 'pika', 'click', 'typer', 'litestar', "
+        "'aiohttp'}; "
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )
     result = subprocess.run(  # noqa: S603
@@ -132,7 +133,8 @@ LAYERS = [
     },
     {"providers", "deadletters", "defer", "tenants", "_openapi"},
     {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
-    {"replays", "testing", "_adapters", "_serverless", "_worker"},  # _worker: every queue's worker
+    # _worker: every queue's worker
+    {"replays", "testing", "_adapters", "_bodies", "_serverless", "_worker"},
     {
         "celery",
         "rq",
@@ -140,6 +142,9 @@ LAYERS = [
         "flask",
         "fastapi",
         "django",
+        "starlette",
+        "litestar",
+        "aiohttp",
         "aws_lambda",
         "gcf",
         "cli",

@@ -78,6 +78,13 @@ def _uvicorn(target: str) -> Callable[[int], list[str]]:
     return command
 
 
+def _aiohttp(target: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "aiohttp.web", "-H", "127.0.0.1", "-P", str(port), target]
+
+    return command
+
+
 def _functions_framework(source: str) -> Callable[[int], list[str]]:
     """The functions-framework CLI, as Cloud Functions run it: one gunicorn worker, threads."""
 
@@ -98,6 +105,16 @@ APPS: dict[str, App] = {
     # Two uvicorn workers: on a two-core machine, two processes that each await many requests.
     "fastapi": App(
         "fastapi", 2, _uvicorn("examples.fastapi_app:app"), ROOT / "examples/fastapi_app.py"
+    ),
+    "starlette": App(
+        "starlette", 2, _uvicorn("examples.starlette_app:app"), ROOT / "examples/starlette_app.py"
+    ),
+    "litestar": App(
+        "litestar", 2, _uvicorn("examples.litestar_app:app"), ROOT / "examples/litestar_app.py"
+    ),
+    # aiohttp's own runner: one process awaiting every request.
+    "aiohttp": App(
+        "aiohttp", 1, _aiohttp("examples.aiohttp_app:make_app"), ROOT / "examples/aiohttp_app.py"
     ),
     "django": App(
         "django",

@@ -193,7 +193,10 @@ def test_declared_length_over_the_limit_is_refused_unread(server: Running) -> No
     assert received.startswith(b"HTTP/1.1 413 "), received
 
 
-@pytest.mark.parametrize("script", ["flask_app.py", "fastapi_app.py"])
+@pytest.mark.parametrize(
+    "script",
+    ["flask_app.py", "fastapi_app.py", "starlette_app.py", "litestar_app.py", "aiohttp_app.py"],
+)
 def test_example_runs_as_a_script(script: str, tmp_path: Path) -> None:
     """``python examples/<app>.py`` serves the app on $PORT and stops on SIGTERM."""
     env = dict(os.environ) | {
