@@ -8,6 +8,7 @@ example handler loaded by its handler string in processes that stand in for Lamb
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,16 @@ from tests.clients.aws_lambda import (
     reply_of,
     rest_v1_event,
 )
-from tests.receiving import SECRETS
-from webhook_kit import MemoryStore, Receiver, SQLiteStore, aws_lambda, testing
+from tests.receiving import SECRETS, Reply
+from webhook_kit import (
+    MemoryStore,
+    Receiver,
+    SQLiteStore,
+    TenantSecrets,
+    aws_lambda,
+    current_tenant,
+    testing,
+)
 from webhook_kit.aws_lambda import webhook_handler
 from webhook_kit.idempotency import store_key
 from webhook_kit.idempotency.redis import AsyncRedisStore
@@ -255,6 +264,136 @@ def test_several_receivers_are_routed_by_the_last_path_segment() -> None:
     wrong = handler(http_v2_event(*pulse, "POST", "/webhooks/imggo"), LambdaContext())
     assert wrong["statusCode"] == 401
     assert seen == Counter({"pulse": 1})
+
+
+# Tenant receivers: the tenant from the path's end, or from a header
+
+TENANT_KEYS = {"acme": "acme-struktr-secret", "beta": "beta-struktr-secret"}
+
+
+def _counting(seen: Counter[str], name: str) -> Callable[[Any], None]:
+    """A handler counting the deliveries of receiver `name` as ``<name>/<tenant>``."""
+
+    def count(_event: Any) -> None:
+        seen.update([f"{name}/{current_tenant()}"])
+
+    return count
+
+
+def _tenant_receivers() -> tuple[dict[str, Receiver], Counter[str]]:
+    """imggo with one secret, struktr with tenants in the path, pulse with a tenant header."""
+    receivers: dict[str, Receiver[Any]] = {
+        "imggo": Receiver("imggo", secret=SECRETS["imggo"]),
+        "struktr": Receiver("struktr", secret=TenantSecrets(TENANT_KEYS.get)),
+        "pulse": Receiver(
+            "pulse", secret=TenantSecrets({"acme": SECRETS["pulse"]}.get), tenant_header="X-Tenant"
+        ),
+    }
+    seen: Counter[str] = Counter()
+    for name, receiver in receivers.items():
+        receiver.on_any(_counting(seen, name))
+    return receivers, seen
+
+
+def _struktr(tenant: str, delivery_id: str) -> testing.Delivery:
+    return testing.signed_delivery(
+        "struktr", TENANT_KEYS[tenant], "document.completed", delivery_id=delivery_id
+    )
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_a_tenant_receiver_among_several_is_reached_at_provider_then_tenant(name: str) -> None:
+    """``/…/struktr/acme`` is struktr for acme; a wrong tenant is 401; an unknown provider 404."""
+    receivers, seen = _tenant_receivers()
+    handler = webhook_handler(receivers)
+    shape, keys, multi_value = SHAPES[name]
+
+    def post(delivery: testing.Delivery, path: str, **extra: str) -> Reply:
+        event = shape(delivery.body, {**delivery.headers, **extra}, "POST", path)
+        return reply_of(handler(event, LambdaContext()), keys, multi_value)
+
+    assert post(_struktr("acme", "d1"), "/prod/webhooks/struktr/acme").status == 200
+    assert post(_struktr("beta", "d2"), "/webhooks/struktr/beta/").status == 200
+    wrong = post(_struktr("acme", "d3"), "/webhooks/struktr/beta")
+    assert (wrong.status, wrong.body["error"]) == (401, "signature_mismatch")
+    imggo = testing.signed_delivery("imggo", SECRETS["imggo"], "job.completed")
+    assert post(imggo, "/webhooks/imggo").status == 200
+    pulse = testing.signed_delivery("pulse", SECRETS["pulse"], "job.completed")
+    assert post(pulse, "/webhooks/pulse", **{"X-Tenant": "acme"}).status == 200
+    for path in ("/webhooks/stripe", "/webhooks/stripe/acme", "/"):
+        missing = post(_struktr("acme", "d4"), path)
+        assert (missing.status, missing.body["error"]) == (404, "not_found")
+    assert seen == Counter({"struktr/acme": 1, "struktr/beta": 1, "imggo/None": 1, "pulse/acme": 1})
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+@pytest.mark.parametrize(
+    "path",
+    ["/webhooks/struktr", "/webhooks/struktr/", "/webhooks/struktr/ghost", "/x/struktr/a%62"],
+)
+def test_a_missing_or_unknown_tenant_in_the_path_is_a_wrong_signature(name: str, path: str) -> None:
+    """A tenant route without a (known) tenant gets the very reply of a wrong signature, not 404."""
+    receivers, seen = _tenant_receivers()
+    handler = webhook_handler(receivers)
+    shape, keys, multi_value = SHAPES[name]
+    delivery = _struktr("acme", "d1")
+
+    def post(path: str) -> Reply:
+        event = shape(*delivery, "POST", path)
+        return reply_of(handler(event, LambdaContext()), keys, multi_value)
+
+    refused = post(path)
+    assert refused == post("/webhooks/struktr/beta")  # acme's delivery, beta's keys
+    assert (refused.status, refused.body["error"]) == (401, "signature_mismatch")
+    assert not seen
+
+
+def test_the_tenant_route_wins_over_a_receiver_named_like_the_tenant() -> None:
+    """``/webhooks/struktr/imggo`` is struktr's tenant ``imggo``, not the imggo receiver."""
+    receivers, seen = _tenant_receivers()
+    handler = webhook_handler(receivers)
+    imggo = testing.signed_delivery("imggo", SECRETS["imggo"], "job.completed")
+    reply = handler(http_v2_event(*imggo, "POST", "/webhooks/struktr/imggo"), LambdaContext())
+    assert reply["statusCode"] == 401
+    assert not seen
+
+
+def test_one_tenant_receiver_takes_the_last_segment_as_its_tenant() -> None:
+    """Alone, a tenant receiver answers every path, its last segment naming the tenant."""
+    receivers, seen = _tenant_receivers()
+    handler = webhook_handler(receivers["struktr"])
+    for number, path in enumerate(("/acme", "/prod/hooks/acme", "/webhooks/struktr/acme/")):
+        event = http_v2_event(*_struktr("acme", f"d{number}"), "POST", path)
+        assert handler(event, LambdaContext())["statusCode"] == 200
+    for path in ("/", "/webhooks/struktr"):
+        refused = handler(http_v2_event(*_struktr("acme", "dx"), "POST", path), LambdaContext())
+        assert (refused["statusCode"], json.loads(refused["body"])["error"]) == (
+            401,
+            "signature_mismatch",
+        )
+    assert seen == Counter({"struktr/acme": 3})
+
+
+def test_an_async_lookup_is_awaited_on_the_containers_loop() -> None:
+    """An ``async def`` lookup runs on the container's loop, the same one for every invocation."""
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def lookup(tenant: str) -> str | None:
+        loops.append(asyncio.get_running_loop())
+        await asyncio.sleep(0)
+        return TENANT_KEYS.get(tenant)
+
+    receiver = Receiver("struktr", secret=TenantSecrets(lookup), store=MemoryStore())
+    handler = webhook_handler(receiver)
+    statuses = [
+        handler(http_v2_event(*_struktr(tenant, "d1"), "POST", path), LambdaContext())["statusCode"]
+        for tenant, path in (("acme", "/acme"), ("beta", "/beta"), ("acme", "/ghost"))
+    ]
+    assert statuses == [200, 200, 401]
+    assert len(loops) == 3  # acme, beta, ghost: each looked up once
+    assert set(loops) == {aws_lambda._LOOP._loop}
+    get = handler(http_v2_event(b"", {}, "GET", "/acme"), LambdaContext())
+    assert get["statusCode"] == 405
 
 
 # Async stores and handlers

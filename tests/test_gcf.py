@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from tests.clients.gcf import app_for
 from tests.receiving import SECRETS
 from tests.test_adapters import _BLOCKED_IMPORT, ROOT, CountingInput
-from webhook_kit import MemoryStore, Receiver, testing
+from webhook_kit import MemoryStore, Receiver, TenantSecrets, current_tenant, testing
 from webhook_kit.gcf import webhook_function
 from webhook_kit.idempotency.redis import AsyncRedisStore
 
@@ -115,6 +115,70 @@ def test_one_receiver_answers_every_path() -> None:
         reply = client.post(path, data=body, headers=headers)
         assert (reply.status_code, reply.get_json()) == (200, {"status": "processed"})
     assert len(seen) == 2
+
+
+def _counting(seen: Counter[str], name: str) -> Callable[[Any], None]:
+    """A handler counting the deliveries of receiver `name` as ``<name>/<tenant>``."""
+
+    def count(_event: Any) -> None:
+        seen.update([f"{name}/{current_tenant()}"])
+
+    return count
+
+
+def test_a_tenant_receiver_among_several_is_reached_at_provider_then_tenant() -> None:
+    """``/…/struktr/acme`` is struktr for acme; without a tenant it is the wrong-signature 401."""
+    keys = {"acme": "acme-struktr-secret"}
+    receivers: dict[str, Receiver[Any]] = {
+        "imggo": Receiver("imggo", secret=SECRETS["imggo"]),
+        "struktr": Receiver("struktr", secret=TenantSecrets(keys.get)),
+    }
+    seen: Counter[str] = Counter()
+    for name, receiver in receivers.items():
+        receiver.on_any(_counting(seen, name))
+    client = app_for(webhook_function(receivers)).test_client()
+
+    def post(path: str, number: int) -> Any:
+        body, headers = testing.signed_delivery(
+            "struktr", keys["acme"], "document.completed", delivery_id=f"d{number}"
+        )
+        return client.post(path, data=body, headers=headers)
+
+    assert post("/webhooks/struktr/acme", 1).status_code == 200
+    wrong = post("/webhooks/struktr/beta", 2)
+    assert (wrong.status_code, wrong.get_json()["error"]) == (401, "signature_mismatch")
+    for number, path in enumerate(("/webhooks/struktr", "/webhooks/struktr/", "/struktr/x y")):
+        refused = post(path, 3 + number)
+        assert (refused.status_code, refused.get_json()) == (wrong.status_code, wrong.get_json())
+    missing = post("/webhooks/stripe/acme", 9)
+    assert (missing.status_code, missing.get_json()["error"]) == (404, "not_found")
+    imggo = testing.signed_delivery("imggo", SECRETS["imggo"], "job.completed")
+    assert client.post("/webhooks/imggo", data=imggo.body, headers=imggo.headers).status_code == 200
+    assert seen == Counter({"struktr/acme": 1, "imggo/None": 1})
+
+
+def test_receivers_given_as_an_iterator_are_all_served() -> None:
+    """A generator of receivers is read once: each of them is routed, none is lost."""
+    names = ("imggo", "pulse")
+    function = webhook_function(Receiver(name, secret=SECRETS[name]) for name in names)
+    client = app_for(function).test_client()
+    for name in names:
+        body, headers = testing.signed_delivery(name, SECRETS[name], "job.completed")
+        assert client.post(f"/webhooks/{name}", data=body, headers=headers).status_code == 200
+
+
+def test_an_async_lookup_is_refused() -> None:
+    """Cloud Functions run Flask views: an ``async def`` tenant lookup is a TypeError at once."""
+
+    async def lookup(tenant: str) -> str | None:
+        return None
+
+    receivers: list[Receiver[Any]] = [
+        Receiver("imggo", secret="s"),
+        Receiver("pulse", secret=TenantSecrets(lookup)),
+    ]
+    with pytest.raises(TypeError, match="async lookup, and a Cloud Function"):
+        webhook_function(receivers)
 
 
 def test_an_async_store_is_refused() -> None:

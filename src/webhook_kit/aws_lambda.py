@@ -32,13 +32,19 @@ makes every signature fail. A body over the receiver's `max_body_size` is 413. H
 matched whatever their case; a header sent several times is read as its values joined by commas,
 as HTTP APIs pass it. An event of another kind (a queue message, a test event) is 400.
 
+A receiver with `TenantSecrets` is reached at ``/webhooks/<provider>/<tenant>``: the path's
+last segment is the tenant (with one receiver, whatever comes before it), unless the receiver
+reads it from its `tenant_header`. A missing or unknown tenant is answered like a wrong
+signature (401), never 404. Routing several receivers: see `webhook_handler`.
+
 The handler is synchronous, as Lambda's Python runtime calls it. With a synchronous store (or
 none) each invocation runs `Receiver.handle`, and coroutine handlers each run to completion on
-an event loop of their own, as in Flask. With an async store (`AsyncRedisStore`) it runs
-`Receiver.handle_async` on one event loop kept for the container's life, made at the first such
-invocation, so the store's connections, which belong to that loop, serve every invocation;
-synchronous handlers then run in worker threads. Invocations on that loop run one at a time,
-as Lambda gives a container one invocation at a time anyway.
+an event loop of their own, as in Flask. With an async store (`AsyncRedisStore`) or an async
+tenant lookup (``TenantSecrets(async_lookup)``) it runs `Receiver.handle_async` on one event
+loop kept for the container's life, made at the first such invocation, so the store's (or the
+lookup's) connections, which belong to that loop, serve every invocation; synchronous handlers
+then run in worker threads. Invocations on that loop run one at a time, as Lambda gives a
+container one invocation at a time anyway.
 
 Importing this module loads no web framework, only the standard library and the receiver.
 """
@@ -91,8 +97,11 @@ def webhook_handler(receivers: Receivers) -> LambdaHandler:
 
     `receivers` is one receiver, which answers every path, or several (or a URL segment ->
     receiver mapping), each answering the paths whose last segment is its name
-    (``/webhooks/struktr``); another path is 404. Call it once, at module level, next to the
-    receivers, so that they and their store are built once per container.
+    (``/webhooks/struktr``); another path is 404. A receiver with `TenantSecrets` answers the
+    paths ending with its name and the tenant (``/webhooks/struktr/acme``; the last segment
+    alone with one receiver), or its name alone if it has a `tenant_header`. Call it once, at
+    module level, next to the receivers, so that they and their store are built once per
+    container.
     """
     route = router(receivers)
 
@@ -102,18 +111,20 @@ def webhook_handler(receivers: Receivers) -> LambdaHandler:
         except MalformedRequestError as error:
             logger.warning("webhook event refused: %s", error)
             return _response("rest", False, _rejected(error))
-        receiver = route(request.path)
-        if receiver is None:
+        found = route(request.path)
+        if found is None:
             outcome = NOT_FOUND
         elif request.method != "POST":  # never decode a body we are going to refuse
-            outcome = receiver.handle(b"", request.headers, method=request.method)
+            receiver, tenant = found
+            outcome = receiver.handle(b"", request.headers, method=request.method, tenant=tenant)
         else:
+            receiver, tenant = found
             try:
                 body = _body(event, receiver)
             except (PayloadTooLargeError, MalformedRequestError) as error:
                 outcome = _refused(receiver, error)
             else:
-                outcome = _handle(receiver, body, request.headers)
+                outcome = _handle(receiver, body, request.headers, tenant)
         return _response(request.source, request.multi_value, outcome)
 
     return handler
@@ -197,12 +208,16 @@ def _body(event: Mapping[str, Any], receiver: Receiver) -> bytes:
     return data
 
 
-def _handle(receiver: Receiver, body: bytes, headers: Mapping[str, str]) -> Outcome:
-    """`Receiver.handle`, or `handle_async` on the container's loop for an async store."""
+def _handle(
+    receiver: Receiver, body: bytes, headers: Mapping[str, str], tenant: str | None
+) -> Outcome:
+    """`Receiver.handle`, or `handle_async` on the container's loop for an async store or
+    tenant lookup (neither can be awaited by `handle`)."""
     store = receiver.store
-    if store is not None and inspect.iscoroutinefunction(store.claim):
-        return _LOOP.run(receiver.handle_async(body, headers))
-    return receiver.handle(body, headers)
+    async_store = store is not None and inspect.iscoroutinefunction(store.claim)
+    if async_store or (receiver.tenants is not None and receiver.tenants.is_async):
+        return _LOOP.run(receiver.handle_async(body, headers, tenant=tenant))
+    return receiver.handle(body, headers, tenant=tenant)
 
 
 class _ContainerLoop:

@@ -28,7 +28,11 @@ to completion on their own event loop.
 
 One function answers every path of its URL. Pass several receivers (or a URL segment ->
 receiver mapping) to serve them from one function, each at the paths ending in its name
-(``/webhooks/struktr``); another path is 404.
+(``/webhooks/struktr``); another path is 404. A receiver with `TenantSecrets` is reached at
+``/webhooks/<provider>/<tenant>``, the path's last segment being the tenant (with one receiver,
+whatever comes before it), unless it reads the tenant from its `tenant_header`; a missing or
+unknown tenant is answered like a wrong signature (401). Its lookup must be a plain function:
+an ``async def`` one is refused, as by the Flask view.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "pip install 'webhook-kit[gcf]'"
     ) from exc
 
-from ._adapters import Receivers, by_segment
+from ._adapters import Receivers, by_segment, check_sync
 from ._serverless import NOT_FOUND, router
 from .errors import PayloadTooLargeError
 from .flask import webhook_view
@@ -58,20 +62,24 @@ def webhook_function(receivers: Receivers) -> HttpFunction:
     """Return an HTTP Cloud Function that runs each request through its receiver.
 
     `receivers` is one receiver, which answers every path, or several, each answering the paths
-    whose last segment is its name. Call it once, at module level, next to the receivers.
-    Raises `TypeError` for a receiver with an async store, as `webhook_view` does.
+    whose last segment is its name (a tenant receiver: its name, then the tenant). Call it
+    once, at module level, next to the receivers. Raises `TypeError` for a receiver with an
+    async store or an async tenant lookup, as `webhook_view` does.
     """
-    route = router(receivers)
-    views = {id(r): webhook_view(r, endpoint=s) for s, r in by_segment(receivers).items()}
+    segments = by_segment(receivers)
+    for receiver in segments.values():
+        check_sync(receiver, "a Cloud Function (a Flask view)")
+    route = router(segments)  # once: `receivers` may be an iterator
+    views = {id(r): webhook_view(r, endpoint=s) for s, r in segments.items()}
 
     def webhook(request: flask.Request) -> flask.Response:
-        receiver = route(request.path)
-        if receiver is None:
+        found = route(request.path)
+        if found is None:
             response: flask.Response = flask.current_app.response_class(
                 NOT_FOUND.content(), status=NOT_FOUND.status, mimetype="application/json"
             )
             return response
-        response = views[id(receiver)]()
+        response = views[id(found.receiver)](tenant=found.tenant)
         if response.status_code == PayloadTooLargeError.status_code:
             return _unread(response)
         return response

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tests.receiving import ClientFactory, Post, Reply
+from tests.receiving import ClientFactory, Post, Reply, route
 from webhook_kit.aws_lambda import webhook_handler
 from webhook_kit.receiver import Receiver
 
@@ -219,15 +219,32 @@ def reply_of(response: Mapping[str, Any], keys: frozenset[str], multi_value: boo
     return Reply(response["statusCode"], json.loads(response["body"]), headers)
 
 
+def with_tenant_route(event: Event, provider: str, tenant: str) -> Event:
+    """`event` as a REST API sends it from a ``/webhooks/{provider}/{tenant}`` resource.
+
+    Only REST API events name their resource and path parameters; the others are unchanged.
+    The handler reads the path, not these: they are set so that the event is the one AWS sends.
+    """
+    if "resource" in event:
+        event["resource"] = event["requestContext"]["resourcePath"] = (
+            "/webhooks/{provider}/{tenant}"
+        )
+        event["pathParameters"] = {"provider": provider, "tenant": tenant}
+    return event
+
+
 def _client(name: str) -> ClientFactory:
     shape, keys, multi_value = SHAPES[name]
 
-    def factory(receiver: Receiver) -> Post:
+    def factory(receiver: Receiver, tenant: str | None = None) -> Post:
         handler = webhook_handler(receiver)
-        path = f"/webhooks/{receiver.provider.name}"
+        path = route(receiver, tenant)
 
         def post(body: bytes, headers: Mapping[str, str], method: str = "POST") -> Reply:
-            response = handler(shape(body, headers, method, path), LambdaContext())
+            event = shape(body, headers, method, path)
+            if tenant is not None:
+                event = with_tenant_route(event, receiver.provider.name, tenant)
+            response = handler(event, LambdaContext())
             return reply_of(response, keys, multi_value)
 
         return post

@@ -14,7 +14,7 @@ from pathlib import Path
 import flask
 from functions_framework import create_app
 
-from tests.receiving import ClientFactory, Post, Reply
+from tests.receiving import ClientFactory, Post, Reply, route
 from webhook_kit.gcf import HttpFunction, webhook_function
 from webhook_kit.receiver import Receiver
 
@@ -40,10 +40,10 @@ def app_for(function: HttpFunction) -> flask.Flask:
     return app
 
 
-def gcf(receiver: Receiver) -> Post:
+def gcf(receiver: Receiver, tenant: str | None = None) -> Post:
     """The receiver's `webhook_function`, served by the app functions-framework builds."""
     client = app_for(webhook_function(receiver)).test_client()
-    url = f"/webhooks/{receiver.provider.name}"
+    url = route(receiver, tenant)
 
     def post(body: bytes, headers: Mapping[str, str], method: str = "POST") -> Reply:
         response = client.open(url, method=method, data=body, headers=dict(headers))
