@@ -128,9 +128,21 @@ LAYERS = [
         "_samples",
     },
     {"providers", "deadletters", "defer", "_openapi"},
-    {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
+    # _on: the receiver's generated on() overloads, its base class; _observe: its observers' seam
+    {"receiver", "_on", "_observe"},
     {"replays", "testing", "_adapters"},
-    {"celery", "flask", "fastapi", "django", "cli", "pytest_plugin", "__init__", "__main__"},
+    {
+        "celery",
+        "flask",
+        "fastapi",
+        "django",
+        "cli",
+        "pytest_plugin",
+        "prometheus",
+        "otel",
+        "__init__",
+        "__main__",
+    },
 ]
 
 

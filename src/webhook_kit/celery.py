@@ -48,6 +48,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "webhook_kit.celery needs Celery, which is not installed: pip install 'webhook-kit[celery]'"
     ) from exc
 
+from . import _observe
 from .deadletters import DeadLetter, DeadLetterStore, describe
 from .defer import QueuedDelivery
 from .errors import QueueUnavailableError
@@ -181,7 +182,12 @@ class CeleryDefer:
         # Whatever stopped the publish (refused connection, timeout, a nack), the broker does not
         # have the message: the only safe answer is "not accepted".
         except Exception as exc:
-            logger.warning("webhook provider=%s not queued: %s", delivery.provider, describe(exc))
+            logger.warning(
+                "webhook provider=%s not queued: %s",
+                delivery.provider,
+                describe(exc),
+                extra={"provider": delivery.provider, "outcome": "queue_unavailable"},
+            )
             raise QueueUnavailableError(
                 f"the Celery broker did not accept the delivery ({describe(exc)}): "
                 "is it running and reachable? The provider retries after Retry-After."
@@ -380,6 +386,10 @@ class CeleryDefer:
             raise task.retry(
                 args=(delivery.to_message(), attempts - 1), countdown=self.max_retry
             ) from exc
+        if _observe.on:
+            _observe.dead_lettered(
+                self._receivers.get(delivery.provider), delivery.provider, reason
+            )
         logger.error(
             "webhook provider=%s event=%s key=%s outcome=dead_letter reason=%s attempts=%d: %s",
             delivery.provider,
@@ -388,6 +398,14 @@ class CeleryDefer:
             reason,
             attempts,
             error,
+            extra={
+                "provider": delivery.provider,
+                "event_type": event_type,
+                "key": letter.id,
+                "outcome": "dead_letter",
+                "reason": reason,
+                "attempts": attempts,
+            },
         )
         return DeadLetteredError(
             f"webhook delivery {letter.id} (provider {delivery.provider}, event {event_type}) "

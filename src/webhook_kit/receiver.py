@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, cast, overl
 
 from typing_extensions import TypedDict, TypeVar, Unpack
 
+from . import _observe
 from ._headers import HeadersLike
 from ._on import On
 from .deadletters import DeadLetter, DeadLetterStore
@@ -181,6 +182,8 @@ class _Delivery:
     handlers: int | None = None
     #: The id of the key that verified it (``key_id=`` in the log line), once verified.
     key_id: str | None = None
+    #: What the observers (metrics, traces) follow it with; None while none is attached.
+    trace: _observe.Trace | None = None
 
 
 class _Options(TypedDict, total=False):
@@ -476,15 +479,24 @@ class Receiver(On[EventT]):
         keys = self.provider.delivery_keys(body, headers)  # the body is hashed once, if at all
         # Before verifying, so that a refused delivery's log line names it (unverified).
         delivery.key = store_key(name, keys[0])
+        trace = delivery.trace
         if verify:
+            if trace is not None:
+                trace.enter("verify")
             delivery.key_id = self.verifier.verify(body, headers, now=now)
+            if trace is not None:
+                trace.leave()
         delivery.also = tuple(store_key(name, key) for key in keys[1:])
+        if trace is not None:
+            trace.enter("parse")
         try:
             event: Any = self.provider.parse(body)
             delivery.event, delivery.event_type = event, event.event_type
             self.provider.check_event_header(event, headers)
         except PayloadError as exc:
             self._invalid_payload(body, exc, delivery)
+        if trace is not None:
+            trace.leave()
         if verify and self.max_age is not None:
             self._check_age(delivery.event, now)
 
@@ -543,6 +555,9 @@ class Receiver(On[EventT]):
         if self.dead_letters is None:
             return
         letter_id = cast("str", delivery.key)
+        kept = keep_headers(headers, self._kept_headers)
+        if delivery.trace is not None:  # a replay links back to this delivery's trace
+            kept |= delivery.trace.carrier()
         try:
             previous = self.dead_letters.get(letter_id)
             self.dead_letters.add(
@@ -550,7 +565,7 @@ class Receiver(On[EventT]):
                     id=letter_id,
                     provider=self.provider.name,
                     body=_bytes(body),
-                    headers=keep_headers(headers, self._kept_headers),
+                    headers=kept,
                     reason=_INVALID_PAYLOAD,
                     error=str(error),
                     attempts=1 if previous is None else previous.attempts + 1,
@@ -560,6 +575,8 @@ class Receiver(On[EventT]):
         except Exception as exc:
             logger.exception("webhook dead letter %s could not be recorded", letter_id)
             raise StoreUnavailableError("the dead letters did not answer") from exc
+        if _observe.on:
+            _observe.dead_lettered(self, self.provider.name, _INVALID_PAYLOAD)
 
     def _outcome_of_claim(self, claim: Claim) -> None:
         if claim.state is ClaimState.DONE:
@@ -593,6 +610,9 @@ class Receiver(On[EventT]):
         A refusal or an outage names its cause (the error's message, which never holds a
         secret or an expected signature; credentials in a URL are cut out); a wrong secret,
         where every delivery is 401, shows at WARNING.
+
+        The record carries the same fields as attributes (`_fields`), for a JSON formatter; the
+        delivery's observers hear here how it ended.
         """
         outcome = Outcome(
             outcome.status, outcome.body, outcome.headers, delivery.event, delivery.key_id
@@ -613,6 +633,9 @@ class Receiver(On[EventT]):
                 extra += f",+{len(paths) - _MAX_LOGGED_PATHS}"
         if error is not None and level >= logging.WARNING:
             extra += " cause=" + repr(_CREDENTIALS.sub("***@", str(error)))
+        duration = time.perf_counter() - delivery.started
+        if delivery.trace is not None:
+            delivery.trace.end(outcome, delivery, duration)
         logger.log(
             level,
             "webhook provider=%s event=%s key=%s key_id=%s outcome=%s status=%d duration_ms=%.1f%s",
@@ -622,20 +645,38 @@ class Receiver(On[EventT]):
             delivery.key_id,
             result,
             outcome.status,
-            (time.perf_counter() - delivery.started) * 1000,
+            duration * 1000,
             extra,
+            extra=self._fields(delivery, result, outcome.status, duration),
         )
         return outcome
+
+    def _fields(
+        self, delivery: _Delivery, outcome: object, status: int, duration: float
+    ) -> dict[str, Any]:
+        """A delivery's log line as record attributes, so a JSON formatter needs no parsing."""
+        return {
+            "provider": self.provider.name,
+            "event_type": delivery.event_type,
+            "key": delivery.key,
+            "key_id": delivery.key_id,
+            "outcome": outcome,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "handlers": delivery.handlers,
+        }
 
     # The synchronous path (Flask, Django)
 
     def handle(self, body: Body, headers: HeadersLike, *, method: str = "POST") -> Outcome:
         """Run one delivery through the pipeline and return what to answer."""
         delivery = _Delivery(time.perf_counter())
+        if _observe.on:
+            delivery.trace = _observe.start(self, "request", headers)
         try:
             self._admit(method, body, headers, delivery)
             if self.defer is not None:
-                return self._log(delivery, self._submit(body, headers))
+                return self._log(delivery, self._submit(body, headers, delivery))
             return self._log(delivery, self._process(delivery))
         except _Rejected as rejected:
             return self._record(body, headers, delivery, rejected)
@@ -665,13 +706,21 @@ class Receiver(On[EventT]):
             raise rejected.error from None
         return cast("EventT | UnknownEvent", delivery.event)
 
-    def _submit(self, body: Body, headers: HeadersLike) -> Outcome:
-        """Queue a verified delivery: 202 once accepted; the defer raises if it was not."""
+    def _submit(self, body: Body, headers: HeadersLike, delivery: _Delivery) -> Outcome:
+        """Queue a verified delivery: 202 once accepted; the defer raises if it was not.
+
+        With observers, its trace context goes with it, so the worker's trace continues it.
+        """
         data = _bytes(body)
-        queued = QueuedDelivery(
-            self.provider.name, data, keep_headers(headers, self._kept_headers), _epoch(None)
-        )
+        kept = keep_headers(headers, self._kept_headers)
+        trace = delivery.trace
+        if trace is not None:
+            kept |= trace.carrier()
+            trace.enter("publish")
+        queued = QueuedDelivery(self.provider.name, data, kept, _epoch(None))
         cast("Defer", self.defer).submit(queued)
+        if trace is not None:
+            trace.leave()
         return Outcome(202, {"status": "queued"})
 
     def _process(self, delivery: _Delivery) -> Outcome:
@@ -682,10 +731,15 @@ class Receiver(On[EventT]):
             raise TypeError("an async store needs handle_async(); use a sync store with handle()")
         store = cast("IdempotencyStore", self.store)
         key = cast("StoreKey", delivery.key)
+        trace = delivery.trace
+        if trace is not None:
+            trace.enter("claim")
         if delivery.also:
             claim = store.claim(key, lease=self.lease, also=delivery.also)
         else:  # a store written before multi-key claims still works for one key
             claim = store.claim(key, lease=self.lease)
+        if trace is not None:
+            trace.leave()
         self._outcome_of_claim(claim)
         try:
             self._dispatch(delivery)
@@ -695,7 +749,11 @@ class Receiver(On[EventT]):
             except StoreUnavailableError:
                 logger.warning(_RELEASE_FAILED)
             raise
+        if trace is not None:
+            trace.enter("complete")
         store.complete(claim, retain=self.retain)
+        if trace is not None:
+            trace.leave()
         return Outcome(200, {"status": "processed"})
 
     def _dispatch(self, delivery: _Delivery) -> None:
@@ -703,10 +761,15 @@ class Receiver(On[EventT]):
         event = delivery.event
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
+        trace = delivery.trace
         for handler in [*handlers, *self._any]:
+            if trace is not None:
+                trace.enter("handler", _name(handler))
             try:
                 _run(handler, event)
             except Exception as exc:
+                if trace is not None:
+                    trace.leave(exc)
                 self._handler_failed(handler, delivery)
                 for hook in self._error_hooks:
                     try:
@@ -714,6 +777,8 @@ class Receiver(On[EventT]):
                     except Exception:
                         self._hook_failed(hook, delivery)
                 raise _HandlerFailed(exc) from exc
+            if trace is not None:
+                trace.leave()
 
     def _handler_failed(self, handler: Handler, delivery: _Delivery) -> None:
         """Log a handler's exception with its traceback, and which delivery it was handling."""
@@ -724,6 +789,12 @@ class Receiver(On[EventT]):
             self.provider.name,
             delivery.event_type,
             delivery.key,
+            extra={
+                "provider": self.provider.name,
+                "event_type": delivery.event_type,
+                "key": delivery.key,
+                "handler": _name(handler),
+            },
         )
 
     def _hook_failed(self, hook: ErrorHook, delivery: _Delivery) -> None:
@@ -735,6 +806,12 @@ class Receiver(On[EventT]):
             self.provider.name,
             delivery.event_type,
             delivery.key,
+            extra={
+                "provider": self.provider.name,
+                "event_type": delivery.event_type,
+                "key": delivery.key,
+                "handler": _name(hook),
+            },
         )
 
     # The worker side of a deferred delivery
@@ -763,6 +840,8 @@ class Receiver(On[EventT]):
         ``"invalid_payload"``; `replay` keeps the letter).
         """
         delivery = _Delivery(time.perf_counter())
+        if _observe.on:
+            delivery.trace = _observe.start(self, "worker", headers)
         try:
             self._admit("POST", body, headers, delivery, now=received_at, verify=verify)
             return self._log(delivery, self._process(delivery))
@@ -782,10 +861,13 @@ class Receiver(On[EventT]):
     ) -> Outcome:
         """Like `handle`, without blocking the loop: sync stores and handlers run in threads."""
         delivery = _Delivery(time.perf_counter())
+        if _observe.on:
+            delivery.trace = _observe.start(self, "request", headers)
         try:
             self._admit(method, body, headers, delivery)
             if self.defer is not None:  # publishing blocks: keep it off the event loop
-                return self._log(delivery, await asyncio.to_thread(self._submit, body, headers))
+                submitted = await asyncio.to_thread(self._submit, body, headers, delivery)
+                return self._log(delivery, submitted)
             return self._log(delivery, await self._process_async(delivery))
         except _Rejected as rejected:  # the dead letters are synchronous: off the loop too
             return await asyncio.to_thread(self._record, body, headers, delivery, rejected)
@@ -800,10 +882,15 @@ class Receiver(On[EventT]):
             await self._dispatch_async(delivery)
             return Outcome(200, {"status": "processed"})
         key = cast("StoreKey", delivery.key)
+        trace = delivery.trace
+        if trace is not None:
+            trace.enter("claim")
         if delivery.also:
             claim = await store.claim(key, lease=self.lease, also=delivery.also)
         else:
             claim = await store.claim(key, lease=self.lease)
+        if trace is not None:
+            trace.leave()
         self._outcome_of_claim(claim)
         try:
             await self._dispatch_async(delivery)
@@ -813,7 +900,11 @@ class Receiver(On[EventT]):
             except StoreUnavailableError:
                 logger.warning(_RELEASE_FAILED)
             raise
+        if trace is not None:
+            trace.enter("complete")
         await store.complete(claim, retain=self.retain)
+        if trace is not None:
+            trace.leave()
         return Outcome(200, {"status": "processed"})
 
     async def _dispatch_async(self, delivery: _Delivery) -> None:
@@ -821,10 +912,15 @@ class Receiver(On[EventT]):
         event = delivery.event
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
+        trace = delivery.trace
         for handler in [*handlers, *self._any]:
+            if trace is not None:
+                trace.enter("handler", _name(handler))
             try:
                 await _run_async(handler, event)
             except Exception as exc:
+                if trace is not None:
+                    trace.leave(exc)
                 self._handler_failed(handler, delivery)
                 for hook in self._error_hooks:
                     try:
@@ -832,6 +928,8 @@ class Receiver(On[EventT]):
                     except Exception:
                         self._hook_failed(hook, delivery)
                 raise _HandlerFailed(exc) from exc
+            if trace is not None:
+                trace.leave()
 
 
 def _run(function: Callable[..., Awaitable[None] | None], *args: Any) -> None:
