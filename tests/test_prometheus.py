@@ -113,7 +113,7 @@ def test_key_id_in_progress_and_store_outage(registry: CollectorRegistry, metric
     """The verifying key's id is counted; a 409 is in progress; a store outage is a 503."""
 
     class DownStore(MemoryStore):
-        def claim(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        def claim(self, *_args: object, **_kwargs: object) -> object:  # type: ignore[override]
             raise StoreUnavailableError("the store did not answer")
 
     store = MemoryStore()
@@ -166,7 +166,7 @@ def test_attacker_controlled_values_stay_out_of_labels(
         receiver.handle(f'{{"type":"evil.{number}"}}'.encode(), headers)
         receiver.handle(b"x", {}, method=f"GET{number}")
     # A signed delivery of an undocumented type: its handler's label is "unknown", not the type.
-    receiver.on_unknown(lambda event: None)
+    receiver.on_unknown(lambda _event: None)
     for number in range(20):
         assert deliver(receiver, {"type": f"made.up.{number}", "data": {}}) == 200
     series = {
@@ -226,7 +226,7 @@ def test_exposition_is_prometheus_text(registry: CollectorRegistry, metrics: Met
 def test_log_records_carry_their_fields(caplog: pytest.LogCaptureFixture) -> None:
     """The delivery's log record has provider, event type, key, outcome, status... as attributes."""
     receiver = Receiver("struktr", secret=SECRET, store=MemoryStore())
-    receiver.on("document.completed")(lambda event: None)
+    receiver.on("document.completed")(lambda _event: None)
     with caplog.at_level(logging.INFO, logger="webhook_kit"):
         deliver(receiver, delivery_id="dlv_fields")
     (record,) = [r for r in caplog.records if r.getMessage().startswith("webhook provider=")]

@@ -21,7 +21,7 @@ receiver = Receiver(
     secret=os.environ["STRUKTR_WEBHOOK_SECRET"],
     store=SQLiteStore(os.environ["WEBHOOK_KIT_STORE"]),
 )
-receiver.on("document.completed")(lambda event: None)
+receiver.on("document.completed")(lambda _event: None)
 
 app = Flask(__name__)
 app.register_blueprint(webhook_blueprint(receiver))
