@@ -118,6 +118,8 @@ class Deployment:
     tmp: Path
     queue: str = field(default_factory=lambda: f"wk-test-{uuid.uuid4().hex[:12]}")
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: The worker's Celery app, for ``celery -A``.
+    worker_app: str = "tests.test_celery:worker_app"
 
     @property
     def events_db(self) -> Path:
@@ -156,7 +158,7 @@ class Deployment:
             worker = subprocess.Popen(  # noqa: S603
                 [
                     sys.executable,
-                    *("-m", "celery", "-A", "tests.test_celery:worker_app", "worker"),
+                    *("-m", "celery", "-A", self.worker_app, "worker"),
                     *("--pool=solo", "--without-heartbeat", "--without-gossip", "--without-mingle"),
                     *("-Q", self.queue, "-n", f"{self.queue}-{len(self.workers)}@localhost"),
                     *("--loglevel", "INFO"),

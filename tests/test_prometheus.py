@@ -85,7 +85,7 @@ def test_handler_duration_and_failures(registry: CollectorRegistry, metrics: Met
         calls.append(event)
 
     @receiver.on("document.failed")
-    def explode(event: object) -> None:
+    def explode(_event: object) -> None:
         raise RuntimeError("boom")
 
     assert deliver(receiver) == 200
