@@ -11,6 +11,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import StatusCode
 
 from webhook_kit import MemoryStore, Receiver, replay, testing
@@ -177,3 +178,29 @@ def test_a_replayed_dead_letter_links_back_to_its_delivery(
         original.get_span_context().span_id
     ]
     assert replayed.context.trace_id != original.context.trace_id
+
+
+def test_a_sampled_out_delivery_records_nothing_and_its_handler_spans_follow(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """Sampled out: no span is exported, the handler's own spans inherit the decision."""
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = instrument(Receiver("struktr", secret=SECRET), tracing=Tracing(provider))
+    receiver = Receiver("struktr", secret=SECRET)
+    instrument(receiver, tracing=tracing)
+    seen = []
+
+    @receiver.on("document.completed")
+    def work(_event: object) -> None:
+        with tracing.tracer.start_as_current_span("my own work") as span:
+            seen.append(span.is_recording())
+
+    try:
+        delivery = testing.signed_delivery("struktr", SECRET, "document.completed")
+        assert receiver.handle(delivery.body, delivery.headers).status == 200
+    finally:
+        uninstrument(tracing)
+    assert seen == [False]
+    assert exporter.get_finished_spans() == ()
+    assert trace.get_current_span() is trace.INVALID_SPAN

@@ -115,12 +115,15 @@ def detach(observer: Observer) -> None:
 
 def _observers(receiver: Receiver | None) -> list[Observer]:
     own = _per_receiver.get(receiver, []) if receiver is not None else []
+    if not own:
+        return _everywhere
     return [*_everywhere, *(observer for observer in own if observer not in _everywhere)]
 
 
 def start(receiver: Receiver, mode: Mode, headers: HeadersLike) -> Trace | None:
     """The trace of a delivery starting now, or None if no observer watches `receiver`."""
-    observers = _observers(receiver)
+    own = _per_receiver.get(receiver)
+    observers = _observers(receiver) if own and _everywhere else own or _everywhere
     if not observers:
         return None
     if len(observers) == 1:

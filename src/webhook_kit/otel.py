@@ -73,7 +73,7 @@ class Tracing:
             attributes={"webhook.provider": receiver.provider.name, "webhook.mode": mode},
             links=links,
         )
-        return _Spans(self.tracer, span)
+        return _Spans(self.tracer, span, recording=span.is_recording())
 
     def dead_lettered(self, provider: str, reason: str) -> None:
         """Note a dead letter on the current span, if one is recording."""
@@ -91,29 +91,37 @@ class Tracing:
 class _Spans:
     """One delivery's span and the stage spans open under it."""
 
-    __slots__ = ("_open", "_root", "_tracer")
+    __slots__ = ("_open", "_recording", "_root", "_tracer")
 
-    def __init__(self, tracer: trace.Tracer, root: trace.Span) -> None:
+    def __init__(self, tracer: trace.Tracer, root: trace.Span, *, recording: bool) -> None:
         self._tracer = tracer
         self._root = root
-        self._open: list[tuple[trace.Span, object | None]] = []
+        # A delivery sampled out gets no stage spans (a parent-based sampler drops them anyway).
+        self._recording = recording
+        self._open: list[tuple[trace.Span | None, object | None]] = []
 
     def enter(self, stage: str, handler: str | None = None) -> None:
-        name = f"webhook {stage}" if handler is None else f"webhook handler {handler}"
-        span = self._tracer.start_span(name, context=trace.set_span_in_context(self._root))
+        span = None
+        if self._recording:
+            name = f"webhook {stage}" if handler is None else f"webhook handler {handler}"
+            span = self._tracer.start_span(name, context=trace.set_span_in_context(self._root))
         token = None
-        if stage == "handler":  # the handler's own spans are its children
-            span.set_attribute("webhook.handler", handler or "")
-            token = context.attach(trace.set_span_in_context(span))
+        if stage == "handler":  # the handler's own spans are its children (or sampled out too)
+            current = self._root if span is None else span
+            if span is not None:
+                span.set_attribute("webhook.handler", handler or "")
+            token = context.attach(trace.set_span_in_context(current))
         self._open.append((span, token))
 
     def leave(self, error: BaseException | None = None) -> None:
         span, token = self._open.pop()
+        if token is not None:
+            context.detach(token)  # type: ignore[arg-type]
+        if span is None:
+            return
         if error is not None:
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        if token is not None:
-            context.detach(token)  # type: ignore[arg-type]
         span.end()
 
     def carrier(self) -> dict[str, str]:
@@ -125,11 +133,15 @@ class _Spans:
         code = str(outcome.body.get("status") or outcome.body.get("error"))
         while self._open:  # stages an exception left open: they failed with the delivery
             span, token = self._open.pop()
-            span.set_status(Status(StatusCode.ERROR, code))
             if token is not None:
                 context.detach(token)  # type: ignore[arg-type]
-            span.end()
+            if span is not None:
+                span.set_status(Status(StatusCode.ERROR, code))
+                span.end()
         root = self._root
+        if not self._recording:
+            root.end()
+            return
         attributes = {
             "webhook.event_type": getattr(delivery, "event_type", None),
             "webhook.delivery_key": getattr(delivery, "key", None),

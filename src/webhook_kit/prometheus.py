@@ -57,6 +57,8 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 _UNAVAILABLE = {"store_unavailable": "store", "queue_unavailable": "queue"}
 _default: Metrics | None = None
+_UNTIMED: tuple[str | None, float] = (None, 0.0)
+_MAX_PLANS = 10_000
 
 
 class Metrics:
@@ -145,6 +147,8 @@ class Metrics:
         )
         # Labelled children by their label values: `labels()` validates on every call.
         self._children: dict[tuple[Any, ...], Any] = {}
+        # What each kind of answer increments (see `_plan`), by its raw values.
+        self._plans: dict[tuple[Any, ...], tuple[list[Any], Any]] = {}
 
     def _child(self, metric: Counter | Histogram, *values: str) -> Any:
         key = (id(metric), *values)
@@ -178,30 +182,48 @@ class Metrics:
         handlers: list[tuple[str, float]],
     ) -> None:
         provider = receiver.provider.name
-        status = outcome.status
-        code = _code(outcome.body.get("status") or outcome.body.get("error"))
-        labels = [provider, mode, code, str(status)]
-        if self.tenants:  # the tenant's id, where the receiver's deliveries have one
-            labels.append(_label(getattr(delivery, "tenant", None)))
-        self._child(self.deliveries, *labels).inc()
-        self._child(self.delivery_duration, provider, mode).observe(duration)
-        if status == 401:
-            self._child(self.verification_failures, provider, code).inc()
-        elif code == "duplicate" or status == 409:
-            state = "done" if status == 200 else "in_progress"
-            self._child(self.duplicates, provider, state).inc()
-        elif status == 202:
-            self._child(self.deferred, provider, "published").inc()
-        elif code in _UNAVAILABLE:
-            if code == "queue_unavailable":
-                self._child(self.deferred, provider, "failed").inc()
-            self._child(self.unavailable, provider, _UNAVAILABLE[code]).inc()
-        if outcome.key_id is not None:
-            self._child(self.signing_keys, provider, _label(outcome.key_id)).inc()
+        tenant = _label(getattr(delivery, "tenant", None)) if self.tenants else None
+        result = outcome.body.get("status") or outcome.body.get("error")
+        key = (provider, mode, result, outcome.status, outcome.key_id, tenant)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > _MAX_PLANS:  # label values are bounded; this cache is too
+                self._plans.clear()
+            plan = self._plans[key] = self._plan(key)
+        counters, histogram = plan
+        for counter in counters:
+            counter.inc()
+        histogram.observe(duration)
         if handlers:
             event_type = _event_type(receiver, delivery)
             for name, seconds in handlers:
                 self._child(self.handler_duration, provider, event_type, name).observe(seconds)
+
+    def _plan(self, key: tuple[Any, ...]) -> tuple[list[Any], Any]:
+        """The counters one kind of answer increments, and its duration histogram.
+
+        `key` is (provider, mode, result, status, key id, tenant or None), as `_ended` builds it.
+        """
+        provider, mode, result, status, key_id, tenant = key
+        code = _code(result)
+        labels = [provider, mode, code, str(status)]
+        if tenant is not None:  # only with tenants=True
+            labels.append(tenant)
+        counters = [self._child(self.deliveries, *labels)]
+        if status == 401:
+            counters.append(self._child(self.verification_failures, provider, code))
+        elif code == "duplicate" or status == 409:
+            state = "done" if status == 200 else "in_progress"
+            counters.append(self._child(self.duplicates, provider, state))
+        elif status == 202:
+            counters.append(self._child(self.deferred, provider, "published"))
+        elif code in _UNAVAILABLE:
+            if code == "queue_unavailable":
+                counters.append(self._child(self.deferred, provider, "failed"))
+            counters.append(self._child(self.unavailable, provider, _UNAVAILABLE[code]))
+        if key_id is not None:
+            counters.append(self._child(self.signing_keys, provider, _label(key_id)))
+        return counters, self._child(self.delivery_duration, provider, mode)
 
 
 class _Counting:
@@ -217,7 +239,8 @@ class _Counting:
         self._handlers: list[tuple[str, float]] = []
 
     def enter(self, stage: str, handler: str | None = None) -> None:
-        self._stages.append((handler if stage == "handler" else None, time.perf_counter()))
+        # Only handlers are timed: the other stages are in the delivery's duration.
+        self._stages.append((handler, time.perf_counter()) if stage == "handler" else _UNTIMED)
 
     def leave(self, error: BaseException | None = None) -> None:  # noqa: ARG002 - timed alike
         handler, started = self._stages.pop()
