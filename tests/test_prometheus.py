@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,3 +246,41 @@ def test_log_records_carry_their_fields(caplog: pytest.LogCaptureFixture) -> Non
     }
     assert isinstance(record.duration_ms, float)
     assert record.duration_ms >= 0
+
+
+_WITHOUT = """
+import sys
+
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name == {library!r} or name.startswith({library!r} + "."):
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Missing())
+import webhook_kit
+from webhook_kit import testing
+receiver = webhook_kit.Receiver("struktr", secret="s")
+body, headers = testing.signed_delivery("struktr", "s", "document.completed")
+assert receiver.handle(body, headers).status == 200  # receiving needs neither library
+try:
+    import webhook_kit.{module}
+except ImportError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "library", "extra"),
+    [("prometheus", "prometheus_client", "prometheus"), ("otel", "opentelemetry", "otel")],
+)
+def test_without_the_library_receiving_works_and_the_module_names_the_extra(
+    module: str, library: str, extra: str
+) -> None:
+    """Without the library, receivers work; importing the integration names the extra."""
+    code = _WITHOUT.format(library=library, module=module)
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"pip install 'webhook-kit[{extra}]'" in result.stdout, result.stdout
