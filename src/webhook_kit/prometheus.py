@@ -57,7 +57,6 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 _UNAVAILABLE = {"store_unavailable": "store", "queue_unavailable": "queue"}
 _default: Metrics | None = None
-_UNTIMED: tuple[str | None, float] = (None, 0.0)
 _MAX_PLANS = 10_000
 
 
@@ -227,25 +226,30 @@ class Metrics:
 
 
 class _Counting:
-    """One delivery as `Metrics` follows it: the handlers' times, then the counts at its end."""
+    """One delivery as `Metrics` follows it: the handlers' times, then the counts at its end.
 
-    __slots__ = ("_handlers", "_metrics", "_mode", "_receiver", "_stages")
+    Stages never nest (each is left before the next is entered), so only the one entered last
+    is remembered, and only a handler's is timed: the others are in the delivery's duration.
+    """
+
+    __slots__ = ("_handler", "_handlers", "_metrics", "_mode", "_receiver", "_started")
 
     def __init__(self, metrics: Metrics, receiver: Receiver, mode: str) -> None:
         self._metrics = metrics
         self._receiver = receiver
         self._mode = mode
-        self._stages: list[tuple[str | None, float]] = []
+        self._handler: str | None = None
+        self._started = 0.0
         self._handlers: list[tuple[str, float]] = []
 
     def enter(self, stage: str, handler: str | None = None) -> None:
-        # Only handlers are timed: the other stages are in the delivery's duration.
-        self._stages.append((handler, time.perf_counter()) if stage == "handler" else _UNTIMED)
+        if stage == "handler":
+            self._handler, self._started = handler, time.perf_counter()
 
     def leave(self, error: BaseException | None = None) -> None:  # noqa: ARG002 - timed alike
-        handler, started = self._stages.pop()
-        if handler is not None:
-            self._handlers.append((handler, time.perf_counter() - started))
+        if self._handler is not None:
+            self._handlers.append((self._handler, time.perf_counter() - self._started))
+            self._handler = None
 
     def carrier(self) -> dict[str, str]:
         return {}

@@ -7,6 +7,7 @@ docs/observability.md shows; `test_metrics.py` checks that one scrape adds up ev
 from __future__ import annotations
 
 import os
+import time
 
 from flask import Flask, Response, request
 
@@ -22,6 +23,13 @@ receiver = Receiver(
     store=SQLiteStore(os.environ["WEBHOOK_KIT_STORE"]),
 )
 receiver.on("document.completed")(lambda _event: None)
+
+
+@receiver.on("document.failed")
+def slow(_event: object) -> None:
+    """A handler that takes a while (``WEBHOOK_KIT_SLOW_HANDLER`` seconds), for the dashboard."""
+    time.sleep(float(os.environ.get("WEBHOOK_KIT_SLOW_HANDLER", "0")))
+
 
 app = Flask(__name__)
 app.register_blueprint(webhook_blueprint(receiver))
