@@ -147,6 +147,7 @@ class _Spans:
             "webhook.delivery_key": getattr(delivery, "key", None),
             "webhook.key_id": outcome.key_id,
             "webhook.handlers": getattr(delivery, "handlers", None),
+            "webhook.tenant": getattr(delivery, "tenant", None),  # where deliveries have one
             "webhook.outcome": code,
             "http.response.status_code": outcome.status,
         }
