@@ -70,6 +70,11 @@ for _framework in ("flask", "fastapi", "django"):
     if installed(_framework) and installed(f"tests.clients.{_framework}"):
         CLIENTS |= importlib.import_module(f"tests.clients.{_framework}").CLIENTS
 
+# Serverless: Lambda needs nothing installed; Cloud Functions need functions-framework (Flask).
+CLIENTS |= importlib.import_module("tests.clients.aws_lambda").CLIENTS
+if installed("functions_framework"):
+    CLIENTS |= importlib.import_module("tests.clients.gcf").CLIENTS
+
 
 #: A test secret per provider (Pulse's in the `whsec_` form).
 SECRETS = {

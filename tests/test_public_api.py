@@ -130,12 +130,14 @@ LAYERS = [
     {"providers", "deadletters", "defer", "_openapi"},
     # _on: the receiver's generated on() overloads, its base class; _observe: its observers' seam
     {"receiver", "_on", "_observe"},
-    {"replays", "testing", "_adapters"},
+    {"replays", "testing", "_adapters", "_serverless"},
     {
         "celery",
         "flask",
         "fastapi",
         "django",
+        "aws_lambda",
+        "gcf",
         "cli",
         "pytest_plugin",
         "prometheus",

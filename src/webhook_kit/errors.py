@@ -10,6 +10,7 @@
         └── TimestampOutOfToleranceError  401  signed too long ago, or too far in the future
     PayloadError                       400  verified, but not JSON or not a valid event
     PayloadTooLargeError               413  the body is over the receiver's size limit
+    MalformedRequestError              400  the platform's request envelope cannot be read
     StoreUnavailableError              503  the idempotency store cannot be reached: retry later
     LeaseLostError                     409  complete() after the lease expired and was taken over
     QueueUnavailableError              503  a deferred delivery was not accepted by the task queue
@@ -25,6 +26,7 @@ from typing import ClassVar
 __all__ = [
     "LeaseLostError",
     "MalformedHeaderError",
+    "MalformedRequestError",
     "MissingHeaderError",
     "PayloadError",
     "PayloadTooLargeError",
@@ -172,6 +174,17 @@ class PayloadTooLargeError(WebhookError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the body is larger than the {limit} byte limit")
         self.limit = limit
+
+
+class MalformedRequestError(WebhookError):
+    """A serverless platform's request envelope cannot be read: answer 400, run no handler.
+
+    Raised by `webhook_kit.aws_lambda` for an event that is not an HTTP event it knows, or whose
+    body is marked base64 but is not valid base64. The body never reached the verifier.
+    """
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "malformed_request"
 
 
 class QueueUnavailableError(WebhookError):

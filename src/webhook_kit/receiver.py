@@ -6,7 +6,8 @@ translate their framework's request into `Receiver.handle` (or `handle_async`) a
 back into a response.
 
 Dispatch runs the handlers of the event's type, then the `on_any` ones; when one raises, the
-`on_error` hooks get the event and the exception before the failure is answered.
+`on_error` hooks get the event and the exception before the failure is answered. Once the store
+records the delivery as done, the `on_processed` hooks get the event and the outcome.
 
 A verified body that fails validation (schema drift: the provider changed its payload) follows
 the receiver's `invalid_payloads` policy. ``"reject"`` (the default) answers 400 and, with
@@ -95,6 +96,7 @@ __all__ = [
     "Handler",
     "InvalidPayloads",
     "Outcome",
+    "ProcessedHook",
     "Receiver",
 ]
 
@@ -110,6 +112,9 @@ Handler: TypeAlias = Callable[[_T], "Awaitable[None] | None"]
 
 ErrorHook: TypeAlias = Callable[[_T, Exception], "Awaitable[None] | None"]
 """A function (or coroutine function) given an event and the exception its handler raised."""
+
+ProcessedHook: TypeAlias = Callable[[_T, "Outcome"], "Awaitable[None] | None"]
+"""A function (or coroutine function) given an event and its outcome once it is processed."""
 
 _UnknownHandler = TypeVar("_UnknownHandler", bound=Handler[UnknownEvent])
 _InvalidHandler = TypeVar("_InvalidHandler", bound=Handler[InvalidEvent])
@@ -340,6 +345,7 @@ class Receiver(On[EventT]):
         self._invalid: list[Handler] = []
         self._any: list[Handler] = []
         self._error_hooks: list[ErrorHook] = []
+        self._processed_hooks: list[ProcessedHook] = []
         self.dead_letters = dead_letters
         self.invalid_payloads: InvalidPayloads = invalid_payloads
         self.defer = defer
@@ -438,6 +444,19 @@ class Receiver(On[EventT]):
         An exception inside the hook is logged and never replaces the handler's.
         """
         self._error_hooks.append(hook)
+        return hook
+
+    def on_processed(
+        self, hook: Callable[[EventT | UnknownEvent | InvalidEvent, Outcome], _R]
+    ) -> Callable[[EventT | UnknownEvent | InvalidEvent, Outcome], _R]:
+        """Register a hook given the event and its 200 `Outcome` once a delivery is processed.
+
+        It runs after the handlers succeeded and the store recorded the delivery as done, on
+        every path (`handle`, `handle_async`, a worker's `process`, `replay`), never for a
+        duplicate or a failure. For notifications (Django's signals): the delivery is done, so
+        an exception inside the hook is logged and changes nothing.
+        """
+        self._processed_hooks.append(hook)
         return hook
 
     def handlers_for(self, event: Any) -> list[Handler]:
@@ -726,7 +745,7 @@ class Receiver(On[EventT]):
     def _process(self, delivery: _Delivery) -> Outcome:
         if self.store is None:
             self._dispatch(delivery)
-            return Outcome(200, {"status": "processed"})
+            return self._processed(delivery)
         if self._async_store:
             raise TypeError("an async store needs handle_async(); use a sync store with handle()")
         store = cast("IdempotencyStore", self.store)
@@ -754,7 +773,31 @@ class Receiver(On[EventT]):
         store.complete(claim, retain=self.retain)
         if trace is not None:
             trace.leave()
-        return Outcome(200, {"status": "processed"})
+        return self._processed(delivery)
+
+    def _processed(self, delivery: _Delivery) -> Outcome:
+        """The 200 of a processed delivery, after running the `on_processed` hooks."""
+        outcome = Outcome(
+            200, {"status": "processed"}, event=delivery.event, key_id=delivery.key_id
+        )
+        for hook in self._processed_hooks:
+            try:
+                _run(hook, delivery.event, outcome)
+            except Exception:
+                self._processed_hook_failed(hook, delivery)
+        return outcome
+
+    async def _processed_async(self, delivery: _Delivery) -> Outcome:
+        """`_processed` on the event loop: coroutine hooks awaited, others in threads."""
+        outcome = Outcome(
+            200, {"status": "processed"}, event=delivery.event, key_id=delivery.key_id
+        )
+        for hook in self._processed_hooks:
+            try:
+                await _run_async(hook, delivery.event, outcome)
+            except Exception:
+                self._processed_hook_failed(hook, delivery)
+        return outcome
 
     def _dispatch(self, delivery: _Delivery) -> None:
         """Run the event's handlers, then the `on_any` ones; the first exception stops them."""
@@ -789,13 +832,19 @@ class Receiver(On[EventT]):
             self.provider.name,
             delivery.event_type,
             delivery.key,
-            extra={
-                "provider": self.provider.name,
-                "event_type": delivery.event_type,
-                "key": delivery.key,
-                "handler": _name(handler),
-            },
+            extra=self._raised_fields(delivery, handler),
         )
+
+    def _raised_fields(
+        self, delivery: _Delivery, function: Callable[..., object]
+    ) -> dict[str, Any]:
+        """A raised handler's or hook's log record attributes, for a JSON formatter."""
+        return {
+            "provider": self.provider.name,
+            "event_type": delivery.event_type,
+            "key": delivery.key,
+            "handler": _name(function),
+        }
 
     def _hook_failed(self, hook: ErrorHook, delivery: _Delivery) -> None:
         """Log an `on_error` hook's own exception; the handler's is still the one raised."""
@@ -806,12 +855,19 @@ class Receiver(On[EventT]):
             self.provider.name,
             delivery.event_type,
             delivery.key,
-            extra={
-                "provider": self.provider.name,
-                "event_type": delivery.event_type,
-                "key": delivery.key,
-                "handler": _name(hook),
-            },
+            extra=self._raised_fields(delivery, hook),
+        )
+
+    def _processed_hook_failed(self, hook: ProcessedHook, delivery: _Delivery) -> None:
+        """Log an `on_processed` hook's own exception; the delivery stays processed."""
+        logger.exception(
+            "webhook on_processed hook %s raised: provider=%s event=%s key=%s "
+            "(the delivery is processed all the same)",
+            _name(hook),
+            self.provider.name,
+            delivery.event_type,
+            delivery.key,
+            extra=self._raised_fields(delivery, hook),
         )
 
     # The worker side of a deferred delivery
@@ -880,7 +936,7 @@ class Receiver(On[EventT]):
         store = self._aio_store
         if store is None:
             await self._dispatch_async(delivery)
-            return Outcome(200, {"status": "processed"})
+            return await self._processed_async(delivery)
         key = cast("StoreKey", delivery.key)
         trace = delivery.trace
         if trace is not None:
@@ -905,7 +961,7 @@ class Receiver(On[EventT]):
         await store.complete(claim, retain=self.retain)
         if trace is not None:
             trace.leave()
-        return Outcome(200, {"status": "processed"})
+        return await self._processed_async(delivery)
 
     async def _dispatch_async(self, delivery: _Delivery) -> None:
         """`_dispatch` on the event loop: coroutine functions awaited, others in threads."""

@@ -78,6 +78,21 @@ def _uvicorn(target: str) -> Callable[[int], list[str]]:
     return command
 
 
+def _functions_framework(source: str) -> Callable[[int], list[str]]:
+    """The functions-framework CLI, as Cloud Functions run it: one gunicorn worker, threads."""
+
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            *("--target", "webhook", "--source", source),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ]
+
+    return command
+
+
 APPS: dict[str, App] = {
     "flask": App("flask", 3, _gunicorn("examples.flask_app:app"), ROOT / "examples/flask_app.py"),
     # Two uvicorn workers: on a two-core machine, two processes that each await many requests.
@@ -90,6 +105,7 @@ APPS: dict[str, App] = {
         _gunicorn("webhooks_site.wsgi:application", "--chdir", "examples/django_project"),
         ROOT / "examples/django_project/webhooks_site/wsgi.py",
     ),
+    "gcf": App("gcf", 1, _functions_framework("examples/gcf_app.py"), ROOT / "examples/gcf_app.py"),
 }
 
 

@@ -19,8 +19,12 @@ declared Content-Length over it is refused (413) before anything is read; a body
 (chunked, de-chunked by the WSGI server) is read only up to one byte past the limit. Under ASGI,
 Django buffers the whole body before any view runs: bound it at the server or proxy too.
 
-Add ``"webhook_kit.django"`` to ``INSTALLED_APPS`` only for `webhook_kit.django.store.DjangoStore`,
-the idempotency store in your own database; the views need no app.
+Each view's receiver sends `webhook_kit.django.signals.delivery_processed`.
+
+Add ``"webhook_kit.django"`` to ``INSTALLED_APPS`` only for its models: the idempotency store
+(`webhook_kit.django.store.DjangoStore`) and the dead letters
+(`webhook_kit.django.deadletters.DjangoDeadLetters`) in your own database, with their admin and
+management commands; the views need no app.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 from .._adapters import Receivers, by_segment, content_length, refused
 from ..errors import PayloadTooLargeError
 from ..receiver import Outcome, Receiver
+from .signals import send_signals
 
 __all__ = ["async_webhook_view", "webhook_urls", "webhook_view"]
 
@@ -74,6 +79,7 @@ def webhook_view(receiver: Receiver) -> View:
             "async_webhook_view, or the store's synchronous counterpart (RedisStore rather "
             "than AsyncRedisStore)"
         )
+    send_signals(receiver)
 
     def view(request: HttpRequest) -> HttpResponse:
         if request.method != "POST":  # never read a body we are going to refuse
@@ -93,6 +99,7 @@ def async_webhook_view(receiver: Receiver) -> AsyncView:
     Use it under ASGI: async stores (`AsyncRedisStore`) and async handlers are awaited on the
     server's event loop; synchronous stores and handlers run in worker threads.
     """
+    send_signals(receiver)
 
     async def view(request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
