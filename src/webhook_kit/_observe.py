@@ -93,12 +93,12 @@ _per_receiver: weakref.WeakKeyDictionary[Receiver, list[Observer]] = weakref.Wea
 _replaying: ContextVar[bool] = ContextVar("webhook_kit_replaying", default=False)
 
 
-def attach(observer: Observer, receiver: Receiver | None = None) -> None:
-    """Let `observer` watch `receiver`'s deliveries, or every receiver's if None."""
+def attach(observer: Observer, *receivers: Receiver) -> None:
+    """Let `observer` watch the deliveries of `receivers`, or of every receiver if none."""
     global on  # noqa: PLW0603 - the one flag the hot path reads
-    observers = _everywhere if receiver is None else _per_receiver.setdefault(receiver, [])
-    if observer not in observers:
-        observers.append(observer)
+    for observers in [_per_receiver.setdefault(r, []) for r in receivers] or [_everywhere]:
+        if observer not in observers:
+            observers.append(observer)
     on = True
 
 

@@ -24,6 +24,7 @@ back to the original delivery.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 try:
@@ -40,8 +41,6 @@ from ._headers import HeadersLike
 from .receiver import Outcome, Receiver
 
 __all__ = ["Tracing", "instrument", "uninstrument"]
-
-_default: Tracing | None = None
 
 
 class Tracing:
@@ -163,16 +162,15 @@ def instrument(*receivers: Receiver, tracing: Tracing | None = None) -> Tracing:
     Without `tracing`, spans go to the global tracer provider (one `Tracing` per process).
     Returns the `Tracing`; `uninstrument` stops it.
     """
-    global _default  # noqa: PLW0603 - one tracing on the global provider
-    if tracing is None:
-        if _default is None:
-            _default = Tracing()
-        tracing = _default
-    if not receivers:
-        _observe.attach(tracing)
-    for receiver in receivers:
-        _observe.attach(tracing, receiver)
+    tracing = tracing or _default()
+    _observe.attach(tracing, *receivers)
     return tracing
+
+
+@functools.cache
+def _default() -> Tracing:
+    """The one `Tracing` on the global tracer provider."""
+    return Tracing()
 
 
 def uninstrument(tracing: Tracing) -> None:

@@ -21,6 +21,7 @@ one you configured, and a tenant only appears when you ask for it (``tenants=Tru
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -56,7 +57,6 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 # A label value made of the library's own codes; anything else is counted as "other".
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 _UNAVAILABLE = {"store_unavailable": "store", "queue_unavailable": "queue"}
-_default: Metrics | None = None
 _MAX_PLANS = 10_000
 
 
@@ -272,16 +272,15 @@ def instrument(*receivers: Receiver, metrics: Metrics | None = None) -> Metrics:
     per process, however often this is called). Returns the `Metrics`; ``webhook_kit.prometheus
     .uninstrument(metrics)`` stops it counting.
     """
-    global _default  # noqa: PLW0603 - one set of metrics per default registry
-    if metrics is None:
-        if _default is None:
-            _default = Metrics()
-        metrics = _default
-    if not receivers:
-        _observe.attach(metrics)
-    for receiver in receivers:
-        _observe.attach(metrics, receiver)
+    metrics = metrics or _default()
+    _observe.attach(metrics, *receivers)
     return metrics
+
+
+@functools.cache
+def _default() -> Metrics:
+    """The one `Metrics` in prometheus_client's default registry."""
+    return Metrics()
 
 
 def uninstrument(metrics: Metrics) -> None:
