@@ -355,6 +355,12 @@ class CeleryDefer:
             self.max_attempts,
             error,
             delay,
+            extra={
+                "provider": delivery.provider,
+                "outcome": "retrying",
+                "reason": reason,
+                "attempts": attempts,
+            },
         )
         raise task.retry(args=(delivery.to_message(), attempts), countdown=delay)
 
