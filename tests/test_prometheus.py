@@ -9,12 +9,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import celery
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from webhook_kit import MemoryStore, Receiver, SigningKey, replay, testing
+from webhook_kit.celery import CeleryDefer
 from webhook_kit.deadletters import SQLiteDeadLetters
+from webhook_kit.defer import QueuedDelivery
 from webhook_kit.errors import StoreUnavailableError
 from webhook_kit.prometheus import Metrics, exposition, instrument, uninstrument
 
@@ -284,3 +287,38 @@ def test_without_the_library_receiving_works_and_the_module_names_the_extra(
     )
     assert result.returncode == 0, result.stderr
     assert f"pip install 'webhook-kit[{extra}]'" in result.stdout, result.stdout
+
+
+def test_deferred_publishes_failures_and_buried_deliveries(
+    registry: CollectorRegistry, metrics: Metrics, tmp_path: Path
+) -> None:
+    """A publish accepted (202), one refused (503: queue) and a worker's dead letter are counted."""
+    letters = SQLiteDeadLetters(tmp_path / "letters.sqlite3")
+    accepting = celery.Celery("accepting", broker="memory://", set_as_current=False)
+    defer = CeleryDefer(accepting, dead_letters=letters, max_attempts=1)
+    receiver = Receiver("struktr", secret=SECRET, store=MemoryStore(), defer=defer)
+    instrument(receiver, metrics=metrics)
+
+    @receiver.on("document.completed")
+    def broken(_event: object) -> None:
+        raise RuntimeError("the handler is broken")
+
+    delivery = testing.signed_delivery("struktr", SECRET, "document.completed")
+    assert receiver.handle(delivery.body, delivery.headers).status == 202
+    down = celery.Celery("down", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    down.conf.broker_connection_timeout = 1
+    refusing = CeleryDefer(down, dead_letters=letters, task_name="down", publish_retries=0)
+    refused = Receiver("struktr", secret=SECRET, defer=refusing)
+    instrument(refused, metrics=metrics)
+    assert deliver(refused) == 503
+    queued = QueuedDelivery(
+        "struktr", delivery.body, {k.lower(): v for k, v in delivery.headers.items()}, 0.0
+    )
+    assert defer.task.apply(args=(queued.to_message(),)).failed()  # buried at once
+    labels = {"provider": "struktr"}
+    assert value(registry, "webhook_kit_deferred_total", **labels, result="published") == 1
+    assert value(registry, "webhook_kit_deferred_total", **labels, result="failed") == 1
+    assert value(registry, "webhook_kit_unavailable_total", **labels, dependency="queue") == 1
+    assert value(registry, "webhook_kit_dead_letters_total", **labels, reason="handler_failed") == 1
+    worker = {"provider": "struktr", "mode": "worker", "outcome": "handler_failed"}
+    assert value(registry, "webhook_kit_deliveries_total", **worker, status="500") == 1
