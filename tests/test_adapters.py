@@ -23,8 +23,9 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from tests.clients.fastapi import request as fastapi_request
 from tests.receiving import CLIENTS, SECRETS
-from webhook_kit import MemoryStore, Receiver, providers, testing
+from webhook_kit import MemoryStore, Receiver, TenantSecrets, providers, testing
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.deadletters.sql import SQLDeadLetters
 from webhook_kit.fastapi import openapi_request_body, verified_event, webhook_router
@@ -534,3 +535,21 @@ def test_flask_refuses_an_async_store() -> None:
         webhook_view(receiver)
     with pytest.raises(TypeError, match="async store"):
         webhook_blueprint({"struktr": receiver})
+
+
+def test_verified_event_reads_the_tenant_from_the_path() -> None:
+    """`verified_event` of a tenant receiver verifies with the keys of the route's ``{tenant}``."""
+    keys = {"acme": "acme-imggo-secret", "beta": "beta-imggo-secret"}
+    receiver = Receiver("imggo", secret=TenantSecrets(keys.get))
+    app = FastAPI()
+    dependency = Depends(verified_event(receiver))
+
+    @app.post("/hooks/imggo/{tenant}")
+    async def hook(event: Any = dependency) -> dict[str, str]:
+        return {"job": event.job_id}
+
+    body, headers = testing.signed_delivery("imggo", keys["acme"], "job.completed")
+    accepted = fastapi_request(app, "POST", "/hooks/imggo/acme", content=body, headers=headers)
+    assert (accepted.status_code, accepted.json()) == (200, {"job": json.loads(body)["job_id"]})
+    refused = fastapi_request(app, "POST", "/hooks/imggo/beta", content=body, headers=headers)
+    assert (refused.status_code, refused.json()["detail"]["error"]) == (401, "signature_mismatch")

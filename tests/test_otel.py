@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import StatusCode
 
-from webhook_kit import MemoryStore, Receiver, replay, testing
+from webhook_kit import MemoryStore, Receiver, TenantSecrets, replay, testing
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.otel import Tracing, instrument, uninstrument
 
@@ -204,3 +204,17 @@ def test_a_sampled_out_delivery_records_nothing_and_its_handler_spans_follow(
     assert seen == [False]
     assert exporter.get_finished_spans() == ()
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_a_found_tenant_is_an_attribute_a_made_up_one_is_not(
+    tracing: Tracing, exporter: InMemorySpanExporter
+) -> None:
+    """The tenant's id is on the delivery's span once its lookup found it, never otherwise."""
+    receiver = Receiver("struktr", secret=TenantSecrets({"acme": SECRET}.get))
+    instrument(receiver, tracing=tracing)
+    delivery = testing.signed_delivery("struktr", SECRET, "document.completed")
+    receiver.handle(delivery.body, delivery.headers, tenant="acme")
+    receiver.handle(delivery.body, delivery.headers, tenant="madeup")
+    roots = [s for s in exporter.get_finished_spans() if s.name == "webhook struktr"]
+    assert [(s.attributes or {}).get("webhook.tenant") for s in roots] == ["acme", None]
+    assert [(s.attributes or {})["http.response.status_code"] for s in roots] == [200, 401]

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from webhook_kit import MemoryStore, Receiver, SigningKey, replay, testing
+from webhook_kit import MemoryStore, Receiver, SigningKey, TenantSecrets, replay, testing
 from webhook_kit.celery import CeleryDefer
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.defer import QueuedDelivery
@@ -185,15 +185,27 @@ def test_attacker_controlled_values_stay_out_of_labels(
     assert len(series) < 80  # counters, histogram buckets: a fixed handful, not one per request
 
 
-def test_tenant_label_only_when_asked(registry: CollectorRegistry) -> None:
-    """With ``tenants=True`` deliveries carry a tenant label (empty without a tenant)."""
+def test_tenant_label_only_when_asked_and_only_for_known_tenants(
+    registry: CollectorRegistry,
+) -> None:
+    """With ``tenants=True`` a found tenant is a label; tenant ids no lookup knows are not."""
     metrics = Metrics(registry, tenants=True)
+    keys = {"acme": SECRET}
     try:
-        receiver = Receiver("struktr", secret=SECRET)
+        receiver = Receiver("struktr", secret=TenantSecrets(keys.get), store=MemoryStore())
         instrument(receiver, metrics=metrics)
-        assert deliver(receiver) == 200
-        labels = {"provider": "struktr", "mode": "request", "outcome": "processed"}
-        assert value(registry, "webhook_kit_deliveries_total", **labels, status="200", tenant="")
+        delivery = testing.signed_delivery("struktr", SECRET, "document.completed")
+        assert receiver.handle(delivery.body, delivery.headers, tenant="acme").status == 200
+        for number in range(30):  # made-up tenants: refused like a wrong signature
+            made_up = receiver.handle(delivery.body, delivery.headers, tenant=f"evil{number}")
+            assert made_up.status == 401
+        labels = {"provider": "struktr", "mode": "request"}
+        name = "webhook_kit_deliveries_total"
+        processed = {**labels, "outcome": "processed", "status": "200"}
+        refused = {**labels, "outcome": "signature_mismatch", "status": "401"}
+        assert value(registry, name, **processed, tenant="acme") == 1
+        assert value(registry, name, **refused, tenant="") == 30
+        assert b"evil" not in exposition(registry=registry)[0]
     finally:
         uninstrument(metrics)
 

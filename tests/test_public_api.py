@@ -41,6 +41,9 @@ EXPORTED = {
     "SigningKey",
     "StandardWebhooksVerifier",
     "StoreUnavailableError",
+    "SecretsUnavailableError",
+    "TenantSecrets",
+    "current_tenant",
     "TimestampOutOfToleranceError",
     "VerificationError",
     "Verifier",
@@ -127,7 +130,7 @@ LAYERS = [
         "idempotency",
         "_samples",
     },
-    {"providers", "deadletters", "defer", "_openapi"},
+    {"providers", "deadletters", "defer", "tenants", "_openapi"},
     # _on: the receiver's generated on() overloads, its base class; _observe: its observers' seam
     {"receiver", "_on", "_observe"},
     {"replays", "testing", "_adapters", "_serverless"},

@@ -16,6 +16,7 @@ from .errors import (
     PayloadError,
     PayloadTooLargeError,
     QueueUnavailableError,
+    SecretsUnavailableError,
     SignatureMismatchError,
     StoreUnavailableError,
     TimestampOutOfToleranceError,
@@ -36,6 +37,7 @@ from .signatures import (
     StandardWebhooksVerifier,
     Verifier,
 )
+from .tenants import TenantSecrets, current_tenant
 
 __all__ = [
     "AsyncIdempotencyStore",
@@ -63,14 +65,17 @@ __all__ = [
     "SQLiteDeadLetters",
     "SQLiteStore",
     "Secret",
+    "SecretsUnavailableError",
     "SignatureMismatchError",
     "SigningKey",
     "StandardWebhooksVerifier",
     "StoreUnavailableError",
+    "TenantSecrets",
     "TimestampOutOfToleranceError",
     "UnknownEvent",
     "VerificationError",
     "Verifier",
     "WebhookError",
+    "current_tenant",
     "replay",
 ]

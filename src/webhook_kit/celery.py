@@ -54,6 +54,7 @@ from .defer import QueuedDelivery
 from .errors import QueueUnavailableError
 from .idempotency import store_key
 from .receiver import Receiver
+from .tenants import tenant_delivery_id
 
 __all__ = ["DEFAULT_TASK_NAME", "CeleryDefer", "DeadLetteredError"]
 
@@ -315,7 +316,10 @@ class CeleryDefer:
                     "start it with the module that creates the receivers (celery -A module)"
                 )
             outcome = receiver.process(
-                delivery.body, delivery.headers, received_at=delivery.received_at
+                delivery.body,
+                delivery.headers,
+                received_at=delivery.received_at,
+                tenant=delivery.tenant,
             )
         except Exception as exc:  # a handler failed: retry, until the last attempt
             attempts = failures + 1
@@ -384,6 +388,7 @@ class CeleryDefer:
             error=error,
             attempts=attempts,
             received_at=delivery.received_at,
+            tenant=delivery.tenant,
         )
         try:
             self.dead_letters.add(letter)
@@ -431,10 +436,12 @@ class CeleryDefer:
 
     def _letter_id(self, delivery: QueuedDelivery) -> str:
         receiver = self._receivers.get(delivery.provider)
+        tenant = delivery.tenant
         if receiver is not None:
             delivery_id = receiver.provider.delivery_key(delivery.body, delivery.headers)
-            return str(store_key(receiver.provider.name, delivery_id))
-        return f"{delivery.provider}:sha256:{hashlib.sha256(delivery.body).hexdigest()}"
+            return str(store_key(receiver.provider.name, tenant_delivery_id(tenant, delivery_id)))
+        digest = f"sha256:{hashlib.sha256(delivery.body).hexdigest()}"
+        return f"{delivery.provider}:{tenant_delivery_id(tenant, digest)}"
 
 
 def _bounded_connection(app: celery.Celery, timeout: float) -> Any:

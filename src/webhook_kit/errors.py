@@ -14,6 +14,7 @@
     StoreUnavailableError              503  the idempotency store cannot be reached: retry later
     LeaseLostError                     409  complete() after the lease expired and was taken over
     QueueUnavailableError              503  a deferred delivery was not accepted by the task queue
+    SecretsUnavailableError            503  a tenant's secrets could not be looked up: retry later
 
 Messages say what went wrong and what to check; they never contain a secret or the signature
 we expected, so they are safe to log and to return to the sender.
@@ -31,6 +32,7 @@ __all__ = [
     "PayloadError",
     "PayloadTooLargeError",
     "QueueUnavailableError",
+    "SecretsUnavailableError",
     "SignatureMismatchError",
     "StoreUnavailableError",
     "TimestampOutOfToleranceError",
@@ -197,3 +199,15 @@ class QueueUnavailableError(WebhookError):
 
     status_code: ClassVar[int] = 503
     code: ClassVar[str] = "queue_unavailable"
+
+
+class SecretsUnavailableError(WebhookError):
+    """A tenant's secrets could not be looked up: answer 503 so the provider retries later.
+
+    Raised when a `TenantSecrets` lookup raises (its database is down) or returns keys that no
+    verifier accepts. Never treated as "no such tenant": that would refuse, for good, deliveries
+    a working lookup would accept.
+    """
+
+    status_code: ClassVar[int] = 503
+    code: ClassVar[str] = "secrets_unavailable"

@@ -146,7 +146,10 @@ class _Spans:
             "webhook.delivery_key": getattr(delivery, "key", None),
             "webhook.key_id": outcome.key_id,
             "webhook.handlers": getattr(delivery, "handlers", None),
-            "webhook.tenant": getattr(delivery, "tenant", None),  # where deliveries have one
+            # A tenant's id once its lookup found it; never one the request made up.
+            "webhook.tenant": None
+            if getattr(delivery, "unknown_tenant", False)
+            else getattr(delivery, "tenant", None),
             "webhook.outcome": code,
             "http.response.status_code": outcome.status,
         }

@@ -181,7 +181,7 @@ class Metrics:
         handlers: list[tuple[str, float]],
     ) -> None:
         provider = receiver.provider.name
-        tenant = _label(getattr(delivery, "tenant", None)) if self.tenants else None
+        tenant = _tenant(delivery) if self.tenants else None
         result = outcome.body.get("status") or outcome.body.get("error")
         key = (provider, mode, result, outcome.status, outcome.key_id, tenant)
         plan = self._plans.get(key)
@@ -314,6 +314,16 @@ def _code(value: object) -> str:
 def _label(value: object) -> str:
     """A configured value (a key id, a tenant) as a label: ``""`` when absent, at most 64 chars."""
     return "" if value is None else str(value)[:64]
+
+
+def _tenant(delivery: Any) -> str:
+    """The delivery's tenant as a label, only once its lookup found it (else ``""``).
+
+    A tenant id that no lookup knows is text from the request: it never becomes a label.
+    """
+    if getattr(delivery, "unknown_tenant", False):
+        return ""
+    return _label(getattr(delivery, "tenant", None))
 
 
 def _event_type(receiver: Receiver, delivery: Any) -> str:

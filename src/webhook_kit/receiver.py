@@ -39,7 +39,13 @@ a handler raised                                       500     once per attempt;
 method other than POST                                 405     no
 with ``defer``: verified and accepted by the queue     202     later, in a worker
 with ``defer``: the queue did not accept it            503     no (Retry-After)
+with `TenantSecrets`: no such tenant (or none given)   401     no (as a wrong signature)
+with `TenantSecrets`: the lookup failed                503     no (Retry-After)
 =====================================================  ======  ==============
+
+With ``secret=TenantSecrets(lookup)`` the keys depend on the tenant a delivery is addressed to
+(the adapters take it from the route, ``/webhooks/<provider>/<tenant>``, or from a header named
+by `tenant_header`): see ``docs/tenants.md``.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ import json
 import logging
 import math
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,13 +66,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, cast, overl
 from typing_extensions import TypedDict, TypeVar, Unpack
 
 from . import _observe
-from ._headers import HeadersLike
+from ._headers import HeadersLike, get_header
 from ._on import On
 from .deadletters import DeadLetter, DeadLetterStore
 from .defer import QueuedDelivery, keep_headers, kept_header_names
 from .errors import (
     PayloadError,
     PayloadTooLargeError,
+    SignatureMismatchError,
     StoreUnavailableError,
     TimestampOutOfToleranceError,
     VerificationError,
@@ -84,7 +92,8 @@ from .idempotency import (
     store_key,
 )
 from .providers import EventT, Provider, get
-from .signatures import Body, Now, Secret, _seconds
+from .signatures import Body, Now, Secret, Verifier, _seconds
+from .tenants import TenantSecrets, serving, tenant_delivery_id, valid_tenant
 
 if TYPE_CHECKING:
     from .events import docextract, file_conversion, imggo, pulse, struktr
@@ -138,7 +147,8 @@ class Outcome:
     """What to answer: a status, a small JSON body, extra headers, and the event if parsed.
 
     `key_id` is the id of the signing key that verified the delivery (a `SigningKey`'s ``id``,
-    or a plain secret's fingerprint, ``fp:1a2b3c4d``); None when it was not verified.
+    or a plain secret's fingerprint, ``fp:1a2b3c4d``); None when it was not verified. `tenant`
+    is the tenant it was verified for, with `TenantSecrets`; None otherwise, or if unverified.
     """
 
     status: int
@@ -146,6 +156,7 @@ class Outcome:
     headers: Mapping[str, str] = field(default_factory=dict)
     event: Any = field(default=None, repr=False, compare=False)
     key_id: str | None = field(default=None, compare=False)
+    tenant: str | None = field(default=None, compare=False)
 
     def content(self) -> bytes:
         """The JSON body as bytes."""
@@ -187,6 +198,10 @@ class _Delivery:
     handlers: int | None = None
     #: The id of the key that verified it (``key_id=`` in the log line), once verified.
     key_id: str | None = None
+    #: The tenant it is addressed to, if a valid tenant id (``tenant=`` in the log line).
+    tenant: str | None = None
+    #: Set when the tenant is unknown, invalid or missing: refused like a wrong signature.
+    unknown_tenant: bool = False
     #: What the observers (metrics, traces) follow it with; None while none is attached.
     trace: _observe.Trace | None = None
 
@@ -205,6 +220,7 @@ class _Options(TypedDict, total=False):
     max_age: float | None
     tolerance: int | None
     encoding: Literal["base64", "hex"] | None
+    tenant_header: str | None
 
 
 class Defer(Protocol):
@@ -254,6 +270,11 @@ class Receiver(On[EventT]):
     `tolerance` and `encoding` go to the provider's signature verifier, for a scheme that has
     them (Pulse's Standard Webhooks: seconds the signed timestamp may be off, ``"base64"`` or
     ``"hex"``); passing one to a provider whose scheme lacks it raises `TypeError`.
+
+    With ``secret=TenantSecrets(lookup)`` each delivery is verified with the keys of its tenant
+    (``handle(..., tenant="acme")``, or the header named by `tenant_header`), and deduplicated
+    under that tenant's ids only. An unknown, invalid or missing tenant is refused exactly like
+    a wrong signature (401); a failing lookup is 503 with Retry-After (see ``docs/tenants.md``).
     """
 
     # One overload per built-in provider name: its receiver knows the provider's event types.
@@ -262,7 +283,7 @@ class Receiver(On[EventT]):
         self: Receiver[struktr.StruktrEvent],
         provider: Literal["struktr"],
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     @overload
@@ -270,7 +291,7 @@ class Receiver(On[EventT]):
         self: Receiver[file_conversion.FileConversionEvent],
         provider: Literal["file_conversion"],
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     @overload
@@ -278,7 +299,7 @@ class Receiver(On[EventT]):
         self: Receiver[imggo.ImgGoEvent],
         provider: Literal["imggo"],
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     @overload
@@ -286,7 +307,7 @@ class Receiver(On[EventT]):
         self: Receiver[docextract.DocExtractEvent],
         provider: Literal["docextract"],
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     @overload
@@ -294,7 +315,7 @@ class Receiver(On[EventT]):
         self: Receiver[pulse.PulseEvent],
         provider: Literal["pulse"],
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     # A `Provider[E]` makes a `Receiver[E]`; a name known only at run time a `Receiver[Any]`.
@@ -303,14 +324,14 @@ class Receiver(On[EventT]):
         self,
         provider: Provider[EventT] | str,
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     def __init__(
         self,
         provider: Provider[EventT] | str,
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         store: IdempotencyStore | AsyncIdempotencyStore | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         lease: float = DEFAULT_LEASE,
@@ -322,6 +343,7 @@ class Receiver(On[EventT]):
         max_age: float | None = None,
         tolerance: int | None = None,
         encoding: Literal["base64", "hex"] | None = None,
+        tenant_header: str | None = None,
     ) -> None:
         if max_body_size <= 0:
             raise ValueError("max_body_size must be a positive number of bytes")
@@ -331,9 +353,29 @@ class Receiver(On[EventT]):
             )
         self.provider: Provider[EventT] = get(provider) if isinstance(provider, str) else provider
         options = {"tolerance": tolerance, "encoding": encoding}
-        self.verifier = self.provider.verifier(
-            secret, **{name: value for name, value in options.items() if value is not None}
-        )
+        given = {name: value for name, value in options.items() if value is not None}
+
+        def build(secret: Secret | Sequence[Secret]) -> Verifier:
+            return self.provider.verifier(secret, **given)
+
+        if tenant_header is not None and not (
+            isinstance(secret, TenantSecrets) and tenant_header.strip()
+        ):
+            raise ValueError(
+                "tenant_header= names the header carrying the tenant id, for a receiver "
+                "whose secret=TenantSecrets(...)"
+            )
+        #: The tenants' secrets with ``secret=TenantSecrets(...)``, else None.
+        self.tenants = secret if isinstance(secret, TenantSecrets) else None
+        #: The header naming the tenant, if not the route (with `TenantSecrets` only).
+        self.tenant_header = tenant_header
+        if self.tenants is None:
+            self.verifier: Verifier = build(cast("Secret | Sequence[Secret]", secret))
+        else:
+            # With tenants, `verifier` holds a random key: it checks deliveries to unknown
+            # tenants, so they cost what a wrong signature does, and fail the same way.
+            self.verifier = build(secrets.token_bytes(32))
+            self.tenants.bind(build)
         self.store = store
         self.max_body_size = max_body_size
         self.lease = lease
@@ -359,13 +401,19 @@ class Receiver(On[EventT]):
     def __repr__(self) -> str:
         return f"Receiver({self.provider.name!r}, store={self.store!r})"
 
-    def expired_keys(self, *, now: Now | None = None) -> tuple[str, ...]:
+    def expired_keys(self, *, now: Now | None = None, tenant: str | None = None) -> tuple[str, ...]:
         """The ids of the signing keys whose `not_after` has passed: they verify nothing now.
 
         Judged at `now`, else by the verifiers' clock. Empty when no key has expired, or when
-        the verifier (a custom one) does not say.
+        the verifier (a custom one) does not say. With `TenantSecrets`, those of `tenant`'s
+        keys (looked up if not cached; empty for an unknown tenant).
         """
-        expired = getattr(self.verifier, "expired_keys", None)
+        verifier: Verifier | None = self.verifier
+        if self.tenants is not None:
+            if tenant is None or not valid_tenant(tenant):
+                raise ValueError("expired_keys() of a tenant receiver needs a valid tenant=")
+            verifier = self.tenants.verifier(tenant)
+        expired = getattr(verifier, "expired_keys", None)
         return () if expired is None else tuple(expired(now=now))
 
     @property
@@ -474,17 +522,8 @@ class Receiver(On[EventT]):
         if content_length is not None and content_length > self.max_body_size:
             raise PayloadTooLargeError(self.max_body_size)
 
-    def _admit(
-        self,
-        method: str,
-        body: Body,
-        headers: HeadersLike,
-        delivery: _Delivery,
-        *,
-        now: Now | None = None,
-        verify: bool = True,
-    ) -> None:
-        """Method, size, signature and payload checks: everything before the store."""
+    def _check_request(self, method: str, body: Body) -> None:
+        """Method and size: what is refused before any key is looked up."""
         if method.upper() != "POST":
             message = f"webhooks are delivered with POST, not {method.upper()[:16]}"
             raise _Stop(
@@ -494,17 +533,78 @@ class Receiver(On[EventT]):
             )
         if len(body) > self.max_body_size:
             raise PayloadTooLargeError(self.max_body_size)
+
+    def _tenant_of(self, tenant: str | None, headers: HeadersLike, delivery: _Delivery) -> bool:
+        """Find the delivery's tenant; whether there is one to look up (a valid tenant id)."""
+        if self.tenants is None:
+            if tenant is not None:
+                raise TypeError(
+                    "tenant= is for receivers made with secret=TenantSecrets(...); "
+                    "this one has its own secret"
+                )
+            return False
+        if tenant is None and self.tenant_header is not None:
+            tenant = get_header(headers, self.tenant_header, self.tenant_header.lower())
+        if valid_tenant(tenant):
+            delivery.tenant = tenant
+            return True
+        delivery.unknown_tenant = True  # missing or not a tenant id: never looked up
+        return False
+
+    def _verifier(self, found: Verifier | None, delivery: _Delivery) -> Verifier:
+        """The tenant's verifier, or for an unknown tenant the stand-in that fails like one."""
+        if found is None:
+            delivery.unknown_tenant = True
+            return self.verifier
+        return found
+
+    def _resolve(self, tenant: str | None, headers: HeadersLike, delivery: _Delivery) -> Verifier:
+        """The verifier of the delivery's tenant (or the receiver's own); may look it up."""
+        if not self._tenant_of(tenant, headers, delivery):
+            return self.verifier
+        tenants = cast("TenantSecrets", self.tenants)
+        return self._verifier(tenants.verifier(cast("str", delivery.tenant)), delivery)
+
+    async def _resolve_async(
+        self, tenant: str | None, headers: HeadersLike, delivery: _Delivery
+    ) -> Verifier:
+        """`_resolve` without blocking the loop."""
+        if not self._tenant_of(tenant, headers, delivery):
+            return self.verifier
+        tenants = cast("TenantSecrets", self.tenants)
+        return self._verifier(await tenants.averifier(cast("str", delivery.tenant)), delivery)
+
+    def _admit(
+        self,
+        body: Body,
+        headers: HeadersLike,
+        delivery: _Delivery,
+        verifier: Verifier,
+        *,
+        now: Now | None = None,
+        verify: bool = True,
+    ) -> None:
+        """Signature and payload checks (after `_check_request`): everything before the store."""
         name = self.provider.name
-        keys = self.provider.delivery_keys(body, headers)  # the body is hashed once, if at all
+        tenant = delivery.tenant
+        # The body is hashed once, if at all; a tenant's ids are its own (``acme/dlv_1``).
+        keys = [
+            tenant_delivery_id(tenant, key) for key in self.provider.delivery_keys(body, headers)
+        ]
         # Before verifying, so that a refused delivery's log line names it (unverified).
         delivery.key = store_key(name, keys[0])
         trace = delivery.trace
         if verify:
             if trace is not None:
                 trace.enter("verify")
-            delivery.key_id = self.verifier.verify(body, headers, now=now)
+            delivery.key_id = verifier.verify(body, headers, now=now)
             if trace is not None:
                 trace.leave()
+        if delivery.unknown_tenant:  # the stand-in key cannot verify; never let it pass
+            delivery.key_id = None
+            if verify:
+                raise SignatureMismatchError(_signature_header(verifier))
+            raise VerificationError(f"there is no tenant {tenant!r} (its lookup returned None)")
         delivery.also = tuple(store_key(name, key) for key in keys[1:])
         if trace is not None:
             trace.enter("parse")
@@ -589,6 +689,7 @@ class Receiver(On[EventT]):
                     error=str(error),
                     attempts=1 if previous is None else previous.attempts + 1,
                     received_at=delivery.received_at,
+                    tenant=delivery.tenant,
                 )
             )
         except Exception as exc:
@@ -633,8 +734,14 @@ class Receiver(On[EventT]):
         The record carries the same fields as attributes (`_fields`), for a JSON formatter; the
         delivery's observers hear here how it ended.
         """
+        verified = delivery.key_id is not None
         outcome = Outcome(
-            outcome.status, outcome.body, outcome.headers, delivery.event, delivery.key_id
+            outcome.status,
+            outcome.body,
+            outcome.headers,
+            delivery.event,
+            delivery.key_id,
+            delivery.tenant if verified else None,
         )
         result = outcome.body.get("status") or outcome.body.get("error")
         if outcome.status >= 500:
@@ -651,14 +758,21 @@ class Receiver(On[EventT]):
             if len(paths) > _MAX_LOGGED_PATHS:
                 extra += f",+{len(paths) - _MAX_LOGGED_PATHS}"
         if error is not None and level >= logging.WARNING:
-            extra += " cause=" + repr(_CREDENTIALS.sub("***@", str(error)))
+            cause = repr(_CREDENTIALS.sub("***@", str(error)))
+            if delivery.unknown_tenant and outcome.status == 401:  # made as costly as a refusal
+                cause = "'unknown tenant'"
+            extra += " cause=" + cause
+        # A tenant is logged only once it is known to be a tenant id (no text from the request).
+        provider = self.provider.name
+        if self.tenants is not None:
+            provider += f" tenant={delivery.tenant or '-'}"
         duration = time.perf_counter() - delivery.started
         if delivery.trace is not None:
             delivery.trace.end(outcome, delivery, duration)
         logger.log(
             level,
             "webhook provider=%s event=%s key=%s key_id=%s outcome=%s status=%d duration_ms=%.1f%s",
-            self.provider.name,
+            provider,
             delivery.event_type,
             delivery.key,
             delivery.key_id,
@@ -683,17 +797,25 @@ class Receiver(On[EventT]):
             "status": status,
             "duration_ms": round(duration * 1000, 3),
             "handlers": delivery.handlers,
+            "tenant": delivery.tenant,
         }
 
     # The synchronous path (Flask, Django)
 
-    def handle(self, body: Body, headers: HeadersLike, *, method: str = "POST") -> Outcome:
-        """Run one delivery through the pipeline and return what to answer."""
+    def handle(
+        self, body: Body, headers: HeadersLike, *, method: str = "POST", tenant: str | None = None
+    ) -> Outcome:
+        """Run one delivery through the pipeline and return what to answer.
+
+        `tenant` is the tenant the delivery is addressed to, for a receiver with
+        `TenantSecrets` (the adapters pass it from the route); else the `tenant_header`'s.
+        """
         delivery = _Delivery(time.perf_counter())
         if _observe.on:
             delivery.trace = _observe.start(self, "request", headers)
         try:
-            self._admit(method, body, headers, delivery)
+            self._check_request(method, body)
+            self._admit(body, headers, delivery, self._resolve(tenant, headers, delivery))
             if self.defer is not None:
                 return self._log(delivery, self._submit(body, headers, delivery))
             return self._log(delivery, self._process(delivery))
@@ -705,7 +827,7 @@ class Receiver(On[EventT]):
             return self._log(delivery, self._failure(exc), exc)
 
     def verified_event(
-        self, body: Body, headers: HeadersLike
+        self, body: Body, headers: HeadersLike, *, tenant: str | None = None
     ) -> EventT | UnknownEvent | InvalidEvent:
         """Verify and parse one delivery as `handle` does, without the store or the handlers.
 
@@ -717,11 +839,30 @@ class Receiver(On[EventT]):
         """
         delivery = _Delivery(time.perf_counter())
         try:
-            self._admit("POST", body, headers, delivery)
+            self._check_request("POST", body)
+            self._admit(body, headers, delivery, self._resolve(tenant, headers, delivery))
         except _Rejected as rejected:
             if self.invalid_payloads == "accept":
                 return cast("InvalidEvent", delivery.invalid)
             self._keep(body, headers, delivery, rejected.error)
+            raise rejected.error from None
+        return cast("EventT | UnknownEvent", delivery.event)
+
+    async def verified_event_async(
+        self, body: Body, headers: HeadersLike, *, tenant: str | None = None
+    ) -> EventT | UnknownEvent | InvalidEvent:
+        """`verified_event` without blocking the loop: an async `TenantSecrets` lookup is
+        awaited; a sync one, and recording a dead letter, run in worker threads."""
+        delivery = _Delivery(time.perf_counter())
+        try:
+            self._check_request("POST", body)
+            verifier = await self._resolve_async(tenant, headers, delivery)
+            self._admit(body, headers, delivery, verifier)
+        except _Rejected as rejected:
+            if self.invalid_payloads == "accept":
+                return cast("InvalidEvent", delivery.invalid)
+            if self.dead_letters is not None:
+                await asyncio.to_thread(self._keep, body, headers, delivery, rejected.error)
             raise rejected.error from None
         return cast("EventT | UnknownEvent", delivery.event)
 
@@ -736,7 +877,9 @@ class Receiver(On[EventT]):
         if trace is not None:
             kept |= trace.carrier()
             trace.enter("publish")
-        queued = QueuedDelivery(self.provider.name, data, kept, _epoch(None))
+        queued = QueuedDelivery(
+            self.provider.name, data, kept, _epoch(None), tenant=delivery.tenant
+        )
         cast("Defer", self.defer).submit(queued)
         if trace is not None:
             trace.leave()
@@ -800,28 +943,32 @@ class Receiver(On[EventT]):
         return outcome
 
     def _dispatch(self, delivery: _Delivery) -> None:
-        """Run the event's handlers, then the `on_any` ones; the first exception stops them."""
+        """Run the event's handlers, then the `on_any` ones; the first exception stops them.
+
+        They (and the `on_error` hooks) find the delivery's tenant with `current_tenant`.
+        """
         event = delivery.event
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
         trace = delivery.trace
-        for handler in [*handlers, *self._any]:
-            if trace is not None:
-                trace.enter("handler", _name(handler))
-            try:
-                _run(handler, event)
-            except Exception as exc:
+        with serving(delivery.tenant):
+            for handler in [*handlers, *self._any]:
                 if trace is not None:
-                    trace.leave(exc)
-                self._handler_failed(handler, delivery)
-                for hook in self._error_hooks:
-                    try:
-                        _run(hook, event, exc)
-                    except Exception:
-                        self._hook_failed(hook, delivery)
-                raise _HandlerFailed(exc) from exc
-            if trace is not None:
-                trace.leave()
+                    trace.enter("handler", _name(handler))
+                try:
+                    _run(handler, event)
+                except Exception as exc:
+                    if trace is not None:
+                        trace.leave(exc)
+                    self._handler_failed(handler, delivery)
+                    for hook in self._error_hooks:
+                        try:
+                            _run(hook, event, exc)
+                        except Exception:
+                            self._hook_failed(hook, delivery)
+                    raise _HandlerFailed(exc) from exc
+                if trace is not None:
+                    trace.leave()
 
     def _handler_failed(self, handler: Handler, delivery: _Delivery) -> None:
         """Log a handler's exception with its traceback, and which delivery it was handling."""
@@ -879,6 +1026,7 @@ class Receiver(On[EventT]):
         *,
         received_at: Now | None = None,
         verify: bool = True,
+        tenant: str | None = None,
     ) -> Outcome:
         """Run a queued delivery's handlers in a worker: claim, dispatch, complete or release.
 
@@ -893,13 +1041,16 @@ class Receiver(On[EventT]):
 
         An invalid payload follows `invalid_payloads` as in `handle`, except that `process`
         records no dead letter: its caller does (the Celery task buries the 400 with reason
-        ``"invalid_payload"``; `replay` keeps the letter).
+        ``"invalid_payload"``; `replay` keeps the letter). `tenant` is the queued delivery's
+        (`QueuedDelivery.tenant`, `DeadLetter.tenant`), whose keys verify it again.
         """
         delivery = _Delivery(time.perf_counter())
         if _observe.on:
             delivery.trace = _observe.start(self, "worker", headers)
         try:
-            self._admit("POST", body, headers, delivery, now=received_at, verify=verify)
+            self._check_request("POST", body)
+            verifier = self._resolve(tenant, {}, delivery)
+            self._admit(body, headers, delivery, verifier, now=received_at, verify=verify)
             return self._log(delivery, self._process(delivery))
         except _HandlerFailed as failed:
             self._log(delivery, failed.outcome)
@@ -913,14 +1064,17 @@ class Receiver(On[EventT]):
     # The asynchronous path (FastAPI, Starlette, async Django)
 
     async def handle_async(
-        self, body: Body, headers: HeadersLike, *, method: str = "POST"
+        self, body: Body, headers: HeadersLike, *, method: str = "POST", tenant: str | None = None
     ) -> Outcome:
-        """Like `handle`, without blocking the loop: sync stores and handlers run in threads."""
+        """Like `handle`, without blocking the loop: sync stores, handlers and lookups run in
+        threads; an async `TenantSecrets` lookup is awaited."""
         delivery = _Delivery(time.perf_counter())
         if _observe.on:
             delivery.trace = _observe.start(self, "request", headers)
         try:
-            self._admit(method, body, headers, delivery)
+            self._check_request(method, body)
+            verifier = await self._resolve_async(tenant, headers, delivery)
+            self._admit(body, headers, delivery, verifier)
             if self.defer is not None:  # publishing blocks: keep it off the event loop
                 submitted = await asyncio.to_thread(self._submit, body, headers, delivery)
                 return self._log(delivery, submitted)
@@ -969,23 +1123,24 @@ class Receiver(On[EventT]):
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
         trace = delivery.trace
-        for handler in [*handlers, *self._any]:
-            if trace is not None:
-                trace.enter("handler", _name(handler))
-            try:
-                await _run_async(handler, event)
-            except Exception as exc:
+        with serving(delivery.tenant):  # worker threads run in a copy of this context
+            for handler in [*handlers, *self._any]:
                 if trace is not None:
-                    trace.leave(exc)
-                self._handler_failed(handler, delivery)
-                for hook in self._error_hooks:
-                    try:
-                        await _run_async(hook, event, exc)
-                    except Exception:
-                        self._hook_failed(hook, delivery)
-                raise _HandlerFailed(exc) from exc
-            if trace is not None:
-                trace.leave()
+                    trace.enter("handler", _name(handler))
+                try:
+                    await _run_async(handler, event)
+                except Exception as exc:
+                    if trace is not None:
+                        trace.leave(exc)
+                    self._handler_failed(handler, delivery)
+                    for hook in self._error_hooks:
+                        try:
+                            await _run_async(hook, event, exc)
+                        except Exception:
+                            self._hook_failed(hook, delivery)
+                    raise _HandlerFailed(exc) from exc
+                if trace is not None:
+                    trace.leave()
 
 
 def _run(function: Callable[..., Awaitable[None] | None], *args: Any) -> None:
@@ -1041,6 +1196,11 @@ def _epoch(now: Now | None) -> float:
 
 def _bytes(body: Body) -> bytes:
     return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+
+
+def _signature_header(verifier: Verifier) -> str:
+    """The name of the header a verifier reads its signature from, for a mismatch error."""
+    return str(getattr(verifier, "header", "webhook-signature"))
 
 
 def _name(handler: Callable[..., object]) -> str:

@@ -2,7 +2,8 @@
 letters' storage (`webhook_kit.deadletters`), which know nothing of this module.
 
 `replay` runs letters through `Receiver.process`: the current models and handlers, the same
-idempotency store (a delivery processed meanwhile is a duplicate and is not run again). It checks
+idempotency store (a delivery processed meanwhile is a duplicate and is not run again), and a
+tenant's letter with that tenant's keys. It checks
 the signature as of the time the delivery was received, so an edited record is refused; pass
 ``verify=False`` for letters whose secret has since been rotated away.
 """
@@ -87,7 +88,11 @@ def _replay_letter(
     try:
         with _observe.replaying():  # its trace links to the original delivery's
             outcome = receiver.process(
-                letter.body, letter.headers, received_at=letter.received_at, verify=verify
+                letter.body,
+                letter.headers,
+                received_at=letter.received_at,
+                verify=verify,
+                tenant=letter.tenant,
             )
     except Exception as exc:  # a handler failed again: keep the letter, count the attempt
         error = describe(exc)

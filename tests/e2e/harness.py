@@ -227,9 +227,21 @@ class Running:
     events_db: Path
     client: httpx.Client
 
-    def url(self, provider: str) -> str:
-        """The absolute URL of `provider`'s route."""
-        return f"{self.server.url}/webhooks/{provider}"
+    def url(self, provider: str, tenant: str | None = None) -> str:
+        """The absolute URL of `provider`'s route (of `tenant`'s, for the tenant receivers)."""
+        return f"{self.server.url}/webhooks/{provider}" + ("" if tenant is None else f"/{tenant}")
+
+    def add_tenant(self, tenant: str, provider: str, secret: str) -> None:
+        """Give `tenant` a `secret` for `provider` in the app's tenants table (examples/common)."""
+        path = self.events_db.with_name("tenants.sqlite3")
+        with contextlib.closing(sqlite3.connect(path, timeout=10)) as connection, connection:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS tenant_secrets (tenant TEXT NOT NULL, "
+                "provider TEXT NOT NULL, secret TEXT NOT NULL, PRIMARY KEY (tenant, provider))"
+            )
+            connection.execute(
+                "INSERT OR REPLACE INTO tenant_secrets VALUES (?, ?, ?)", (tenant, provider, secret)
+            )
 
 
 def _group_alive(pgid: int) -> bool:

@@ -16,14 +16,13 @@ Every recorded letter sends `webhook_kit.django.signals.delivery_dead_lettered` 
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from django.apps import apps  # type: ignore[import-untyped]
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction  # type: ignore[import-untyped]
 
-from ..deadletters import DeadLetter
+from ..deadletters import DeadLetter, _headers_of, _stored_headers
 from . import signals
 from .store import _unavailable
 
@@ -71,7 +70,7 @@ class DjangoDeadLetters:
         fields = {
             "provider": letter.provider,
             "body": letter.body,
-            "headers": json.dumps(dict(letter.headers)),
+            "headers": _stored_headers(letter),
             "reason": letter.reason,
             "error": letter.error.replace("\x00", "\ufffd"),  # PostgreSQL text has no NUL
             "attempts": letter.attempts,
@@ -126,11 +125,13 @@ class DjangoDeadLetters:
 
 def _letter(row: Any) -> DeadLetter:
     """The `DeadLetter` a model instance holds."""
+    headers, tenant = _headers_of(row.headers)
     return DeadLetter(
         id=row.id,
         provider=row.provider,
         body=bytes(row.body),
-        headers=json.loads(row.headers),
+        headers=headers,
+        tenant=tenant,
         reason=row.reason,
         error=row.error,
         attempts=int(row.attempts),
