@@ -334,3 +334,28 @@ def test_deferred_publishes_failures_and_buried_deliveries(
     assert value(registry, "webhook_kit_dead_letters_total", **labels, reason="handler_failed") == 1
     worker = {"provider": "struktr", "mode": "worker", "outcome": "handler_failed"}
     assert value(registry, "webhook_kit_deliveries_total", **worker, status="500") == 1
+
+
+def test_metrics_that_cannot_be_written_never_change_the_answer(tmp_path: Path) -> None:
+    """Multi-process files that cannot be written: logged, and the delivery is answered as ever."""
+    code = f"""
+import os, shutil, logging
+from pathlib import Path
+directory = Path({str(tmp_path / "multiproc")!r})
+directory.mkdir()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+logging.basicConfig(level=logging.ERROR)
+from webhook_kit import Receiver, testing
+from webhook_kit.prometheus import instrument
+receiver = Receiver("struktr", secret="s")
+instrument(receiver)
+shutil.rmtree(directory)  # the directory went away under the server
+body, headers = testing.signed_delivery("struktr", "s", "document.completed")
+print(receiver.handle(body, headers).status)
+"""
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200"]
+    assert "webhook observer failed; the delivery is handled all the same" in result.stderr

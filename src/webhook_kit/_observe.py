@@ -18,12 +18,15 @@ or a replay's trace reads them back (`replaying` tells a replay from a worker's 
 from __future__ import annotations
 
 import contextlib
+import logging
 import weakref
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._headers import HeadersLike
+
+logger = logging.getLogger("webhook_kit")
 
 if TYPE_CHECKING:
     from .receiver import Outcome, Receiver
@@ -37,6 +40,7 @@ __all__ = [
     "context_headers",
     "dead_lettered",
     "detach",
+    "failed",
     "is_replay",
     "on",
     "replayed",
@@ -121,14 +125,27 @@ def _observers(receiver: Receiver | None) -> list[Observer]:
 
 
 def start(receiver: Receiver, mode: Mode, headers: HeadersLike) -> Trace | None:
-    """The trace of a delivery starting now, or None if no observer watches `receiver`."""
+    """The trace of a delivery starting now, or None if no observer watches `receiver`.
+
+    An observer that fails is logged, and the delivery goes on unobserved: watching deliveries
+    must never refuse one.
+    """
     own = _per_receiver.get(receiver)
     observers = _observers(receiver) if own and _everywhere else own or _everywhere
     if not observers:
         return None
-    if len(observers) == 1:
-        return observers[0].start(receiver, mode, headers)
-    return _Traces([observer.start(receiver, mode, headers) for observer in observers])
+    try:
+        if len(observers) == 1:
+            return observers[0].start(receiver, mode, headers)
+        return _Traces([observer.start(receiver, mode, headers) for observer in observers])
+    except Exception:
+        failed()
+        return None
+
+
+def failed() -> None:
+    """Log an observer's own exception (metrics or traces lost, never the delivery)."""
+    logger.exception("webhook observer failed; the delivery is handled all the same")
 
 
 def dead_lettered(receiver: Receiver | None, provider: str, reason: str) -> None:

@@ -129,6 +129,12 @@ class _Spans:
         return {name: carrier[name] for name in _observe.CONTEXT_HEADERS if name in carrier}
 
     def end(self, outcome: Outcome, delivery: Any, duration: float) -> None:  # noqa: ARG002
+        try:
+            self._end(outcome, delivery)
+        except Exception:  # spans lost, never the delivery's answer
+            _observe.failed()
+
+    def _end(self, outcome: Outcome, delivery: Any) -> None:
         code = str(outcome.body.get("status") or outcome.body.get("error"))
         while self._open:  # stages an exception left open: they failed with the delivery
             span, token = self._open.pop()

@@ -255,14 +255,17 @@ class _Counting:
         return {}
 
     def end(self, outcome: Outcome, delivery: Any, duration: float) -> None:
-        self._metrics._ended(
-            self._receiver,
-            mode=self._mode,
-            outcome=outcome,
-            delivery=delivery,
-            duration=duration,
-            handlers=self._handlers,
-        )
+        try:
+            self._metrics._ended(
+                self._receiver,
+                mode=self._mode,
+                outcome=outcome,
+                delivery=delivery,
+                duration=duration,
+                handlers=self._handlers,
+            )
+        except Exception:  # a full disk under PROMETHEUS_MULTIPROC_DIR: counts lost, not the answer
+            _observe.failed()
 
 
 def instrument(*receivers: Receiver, metrics: Metrics | None = None) -> Metrics:
