@@ -307,7 +307,8 @@ def test_deferred_publishes_failures_and_buried_deliveries(
     """A publish accepted (202), one refused (503: queue) and a worker's dead letter are counted."""
     letters = SQLiteDeadLetters(tmp_path / "letters.sqlite3")
     accepting = celery.Celery("accepting", broker="memory://", set_as_current=False)
-    defer = CeleryDefer(accepting, dead_letters=letters, max_attempts=1)
+    queue = "webhook-kit-prometheus-test"  # the memory broker is one per process: not "celery"
+    defer = CeleryDefer(accepting, dead_letters=letters, max_attempts=1, queue=queue)
     receiver = Receiver("struktr", secret=SECRET, store=MemoryStore(), defer=defer)
     instrument(receiver, metrics=metrics)
 
@@ -317,6 +318,8 @@ def test_deferred_publishes_failures_and_buried_deliveries(
 
     delivery = testing.signed_delivery("struktr", SECRET, "document.completed")
     assert receiver.handle(delivery.body, delivery.headers).status == 202
+    with accepting.connection_for_read() as connection:  # leave the shared broker empty
+        assert connection.SimpleQueue(queue, no_ack=True).get(timeout=1).headers["task"]
     down = celery.Celery("down", broker="redis://127.0.0.1:1/0", set_as_current=False)
     down.conf.broker_connection_timeout = 1
     refusing = CeleryDefer(down, dead_letters=letters, task_name="down", publish_retries=0)

@@ -151,13 +151,19 @@ def failed() -> None:
 def dead_lettered(receiver: Receiver | None, provider: str, reason: str) -> None:
     """Tell the observers of `receiver` (and the global ones) that a dead letter was recorded."""
     for observer in _observers(receiver):
-        observer.dead_lettered(provider, reason)
+        try:
+            observer.dead_lettered(provider, reason)
+        except Exception:
+            failed()
 
 
 def replayed(receiver: Receiver | None, provider: str, result: str) -> None:
     """Tell the observers of `receiver` (and the global ones) that a dead letter was replayed."""
     for observer in _observers(receiver):
-        observer.replayed(provider, result)
+        try:
+            observer.replayed(provider, result)
+        except Exception:
+            failed()
 
 
 @contextlib.contextmanager
