@@ -177,6 +177,8 @@ class Deployment:
     queue: str = field(default_factory=lambda: f"wk-test-{uuid.uuid4().hex[:12]}")
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     defers: list[Any] = field(default_factory=list)
+    #: The Celery app its workers run (``celery -A``), for a test with a worker app of its own.
+    celery_app: str = "tests.queues:celery_app"
 
     @property
     def events_db(self) -> Path:
@@ -226,7 +228,7 @@ class Deployment:
         log_path = self.tmp / f"worker-{len(self.workers)}.log"
         with log_path.open("wb") as log:  # the worker writes to its own copy of the descriptor
             worker = subprocess.Popen(  # noqa: S603
-                worker_command(self.kind, self.broker_url, self.queue, name),
+                worker_command(self.kind, self.broker_url, self.queue, name, self.celery_app),
                 cwd=ROOT,
                 env=environment,
                 stdout=log,
@@ -315,12 +317,14 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def worker_command(kind: str, broker_url: str, queue: str, name: str) -> list[str]:
+def worker_command(
+    kind: str, broker_url: str, queue: str, name: str, celery_app: str = "tests.queues:celery_app"
+) -> list[str]:
     """The command line of one worker of `kind` on `queue`, as its documentation runs it."""
     if kind == "celery":
         return [
             sys.executable,
-            *("-m", "celery", "-A", "tests.queues:celery_app", "worker"),
+            *("-m", "celery", "-A", celery_app, "worker"),
             *("--pool=solo", "--without-heartbeat", "--without-gossip", "--without-mingle"),
             *("-Q", queue, "-n", f"{name}@localhost", "--loglevel", "INFO"),
         ]

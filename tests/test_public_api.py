@@ -132,7 +132,8 @@ LAYERS = [
         "_samples",
     },
     {"providers", "deadletters", "defer", "tenants", "_openapi"},
-    {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
+    # _on: the receiver's generated on() overloads, its base class; _observe: its observers' seam
+    {"receiver", "_on", "_observe"},
     # _worker: every queue's worker
     {"replays", "testing", "_adapters", "_bodies", "_serverless", "_worker"},
     {
@@ -149,6 +150,8 @@ LAYERS = [
         "gcf",
         "cli",
         "pytest_plugin",
+        "prometheus",
+        "otel",
         "__init__",
         "__main__",
     },

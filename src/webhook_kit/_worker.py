@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+from . import _observe
 from .deadletters import DeadLetter, DeadLetterStore, describe
 from .defer import QueuedDelivery
 from .errors import QueueUnavailableError
@@ -173,6 +174,12 @@ class QueueDefer:
             self.max_attempts,
             error,
             delay,
+            extra={
+                "provider": delivery.provider,
+                "outcome": "retrying",
+                "reason": reason,
+                "attempts": attempts,
+            },
         )
         raise RetryLater(delivery.to_message(), attempts, delay)
 
@@ -206,6 +213,10 @@ class QueueDefer:
         except Exception as exc:  # not recorded: keep the message queued and try again later
             logger.exception("webhook dead letter %s could not be recorded", letter.id)
             raise RetryLater(delivery.to_message(), attempts - 1, self.max_retry) from exc
+        if _observe.on:
+            _observe.dead_lettered(
+                self._receivers.get(delivery.provider), delivery.provider, reason
+            )
         logger.error(
             "webhook provider=%s event=%s key=%s outcome=dead_letter reason=%s attempts=%d: %s",
             delivery.provider,
@@ -214,6 +225,14 @@ class QueueDefer:
             reason,
             attempts,
             error,
+            extra={
+                "provider": delivery.provider,
+                "event_type": event_type,
+                "key": letter.id,
+                "outcome": "dead_letter",
+                "reason": reason,
+                "attempts": attempts,
+            },
         )
         return DeadLetteredError(
             f"webhook delivery {letter.id} (provider {delivery.provider}, event {event_type}) "
@@ -249,7 +268,12 @@ def unavailable(
     Whatever stopped the publish (refused connection, timeout, a nack), the broker does not have
     the message: the only safe answer is "not accepted".
     """
-    logger.warning("webhook provider=%s not queued: %s", delivery.provider, describe(exc))
+    logger.warning(
+        "webhook provider=%s not queued: %s",
+        delivery.provider,
+        describe(exc),
+        extra={"provider": delivery.provider, "outcome": "queue_unavailable"},
+    )
     return QueueUnavailableError(
         f"the {defer.kind} broker did not accept the delivery ({describe(exc)}): "
         "is it running and reachable? The provider retries after Retry-After."

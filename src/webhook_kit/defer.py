@@ -14,8 +14,10 @@ A queued delivery is plain data that JSON carries: the provider's name, the raw 
 JSON, so the bytes the signature covers survive exactly), the headers needed to verify and
 deduplicate it again (and only those: no cookies or credentials reach the queue), the time
 it was received, and, for a receiver with `TenantSecrets`, the tenant whose keys verify it (a
-``"tenant"`` key the message has only then: a worker of an earlier version reads the rest). No
-pickled model crosses the queue; the worker parses the body with its own models.
+``"tenant"`` key the message has only then: a worker of an earlier version reads the rest). When
+the receiver is traced (`webhook_kit.otel`), the headers also carry the request's trace context
+(W3C ``traceparent``, ``tracestate``), which the worker continues. No pickled model crosses the
+queue; the worker parses the body with its own models.
 
 This module is the queued message's format, below the receiver; the `Defer` interface (`attach`
 and `submit`) is declared by the receiver that calls it, in `webhook_kit.receiver`.

@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, cast, overl
 
 from typing_extensions import TypedDict, TypeVar, Unpack
 
+from . import _observe
 from ._headers import HeadersLike, get_header
 from ._on import On
 from .deadletters import DeadLetter, DeadLetterStore
@@ -201,6 +202,8 @@ class _Delivery:
     tenant: str | None = None
     #: Set when the tenant is unknown, invalid or missing: refused like a wrong signature.
     unknown_tenant: bool = False
+    #: What the observers (metrics, traces) follow it with; None while none is attached.
+    trace: _observe.Trace | None = None
 
 
 class _Options(TypedDict, total=False):
@@ -590,20 +593,29 @@ class Receiver(On[EventT]):
         ]
         # Before verifying, so that a refused delivery's log line names it (unverified).
         delivery.key = store_key(name, keys[0])
+        trace = delivery.trace
         if verify:
+            if trace is not None:
+                trace.enter("verify")
             delivery.key_id = verifier.verify(body, headers, now=now)
+            if trace is not None:
+                trace.leave()
         if delivery.unknown_tenant:  # the stand-in key cannot verify; never let it pass
             delivery.key_id = None
             if verify:
                 raise SignatureMismatchError(_signature_header(verifier))
             raise VerificationError(f"there is no tenant {tenant!r} (its lookup returned None)")
         delivery.also = tuple(store_key(name, key) for key in keys[1:])
+        if trace is not None:
+            trace.enter("parse")
         try:
             event: Any = self.provider.parse(body)
             delivery.event, delivery.event_type = event, event.event_type
             self.provider.check_event_header(event, headers)
         except PayloadError as exc:
             self._invalid_payload(body, exc, delivery)
+        if trace is not None:
+            trace.leave()
         if verify and self.max_age is not None:
             self._check_age(delivery.event, now)
 
@@ -662,6 +674,9 @@ class Receiver(On[EventT]):
         if self.dead_letters is None:
             return
         letter_id = cast("str", delivery.key)
+        kept = keep_headers(headers, self._kept_headers)
+        if delivery.trace is not None:  # a replay links back to this delivery's trace
+            kept |= delivery.trace.carrier()
         try:
             previous = self.dead_letters.get(letter_id)
             self.dead_letters.add(
@@ -669,7 +684,7 @@ class Receiver(On[EventT]):
                     id=letter_id,
                     provider=self.provider.name,
                     body=_bytes(body),
-                    headers=keep_headers(headers, self._kept_headers),
+                    headers=kept,
                     reason=_INVALID_PAYLOAD,
                     error=str(error),
                     attempts=1 if previous is None else previous.attempts + 1,
@@ -680,6 +695,8 @@ class Receiver(On[EventT]):
         except Exception as exc:
             logger.exception("webhook dead letter %s could not be recorded", letter_id)
             raise StoreUnavailableError("the dead letters did not answer") from exc
+        if _observe.on:
+            _observe.dead_lettered(self, self.provider.name, _INVALID_PAYLOAD)
 
     def _outcome_of_claim(self, claim: Claim) -> None:
         if claim.state is ClaimState.DONE:
@@ -713,6 +730,9 @@ class Receiver(On[EventT]):
         A refusal or an outage names its cause (the error's message, which never holds a
         secret or an expected signature; credentials in a URL are cut out); a wrong secret,
         where every delivery is 401, shows at WARNING.
+
+        The record carries the same fields as attributes (`_fields`), for a JSON formatter; the
+        delivery's observers hear here how it ended.
         """
         verified = delivery.key_id is not None
         outcome = Outcome(
@@ -746,6 +766,9 @@ class Receiver(On[EventT]):
         provider = self.provider.name
         if self.tenants is not None:
             provider += f" tenant={delivery.tenant or '-'}"
+        duration = time.perf_counter() - delivery.started
+        if delivery.trace is not None:
+            delivery.trace.end(outcome, delivery, duration)
         logger.log(
             level,
             "webhook provider=%s event=%s key=%s key_id=%s outcome=%s status=%d duration_ms=%.1f%s",
@@ -755,10 +778,27 @@ class Receiver(On[EventT]):
             delivery.key_id,
             result,
             outcome.status,
-            (time.perf_counter() - delivery.started) * 1000,
+            duration * 1000,
             extra,
+            extra=self._fields(delivery, result, outcome.status, duration),
         )
         return outcome
+
+    def _fields(
+        self, delivery: _Delivery, outcome: object, status: int, duration: float
+    ) -> dict[str, Any]:
+        """A delivery's log line as record attributes, so a JSON formatter needs no parsing."""
+        return {
+            "provider": self.provider.name,
+            "event_type": delivery.event_type,
+            "key": delivery.key,
+            "key_id": delivery.key_id,
+            "outcome": outcome,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "handlers": delivery.handlers,
+            "tenant": delivery.tenant,
+        }
 
     # The synchronous path (Flask, Django)
 
@@ -771,6 +811,8 @@ class Receiver(On[EventT]):
         `TenantSecrets` (the adapters pass it from the route); else the `tenant_header`'s.
         """
         delivery = _Delivery(time.perf_counter())
+        if _observe.on:
+            delivery.trace = _observe.start(self, "request", headers)
         try:
             self._check_request(method, body)
             self._admit(body, headers, delivery, self._resolve(tenant, headers, delivery))
@@ -825,16 +867,22 @@ class Receiver(On[EventT]):
         return cast("EventT | UnknownEvent", delivery.event)
 
     def _submit(self, body: Body, headers: HeadersLike, delivery: _Delivery) -> Outcome:
-        """Queue a verified delivery: 202 once accepted; the defer raises if it was not."""
+        """Queue a verified delivery: 202 once accepted; the defer raises if it was not.
+
+        With observers, its trace context goes with it, so the worker's trace continues it.
+        """
         data = _bytes(body)
+        kept = keep_headers(headers, self._kept_headers)
+        trace = delivery.trace
+        if trace is not None:
+            kept |= trace.carrier()
+            trace.enter("publish")
         queued = QueuedDelivery(
-            self.provider.name,
-            data,
-            keep_headers(headers, self._kept_headers),
-            _epoch(None),
-            tenant=delivery.tenant,
+            self.provider.name, data, kept, _epoch(None), tenant=delivery.tenant
         )
         cast("Defer", self.defer).submit(queued)
+        if trace is not None:
+            trace.leave()
         return Outcome(202, {"status": "queued"})
 
     def _process(self, delivery: _Delivery) -> Outcome:
@@ -845,10 +893,15 @@ class Receiver(On[EventT]):
             raise TypeError("an async store needs handle_async(); use a sync store with handle()")
         store = cast("IdempotencyStore", self.store)
         key = cast("StoreKey", delivery.key)
+        trace = delivery.trace
+        if trace is not None:
+            trace.enter("claim")
         if delivery.also:
             claim = store.claim(key, lease=self.lease, also=delivery.also)
         else:  # a store written before multi-key claims still works for one key
             claim = store.claim(key, lease=self.lease)
+        if trace is not None:
+            trace.leave()
         self._outcome_of_claim(claim)
         try:
             self._dispatch(delivery)
@@ -858,7 +911,11 @@ class Receiver(On[EventT]):
             except StoreUnavailableError:
                 logger.warning(_RELEASE_FAILED)
             raise
+        if trace is not None:
+            trace.enter("complete")
         store.complete(claim, retain=self.retain)
+        if trace is not None:
+            trace.leave()
         return self._processed(delivery)
 
     def _processed(self, delivery: _Delivery) -> Outcome:
@@ -893,11 +950,16 @@ class Receiver(On[EventT]):
         event = delivery.event
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
+        trace = delivery.trace
         with serving(delivery.tenant):
             for handler in [*handlers, *self._any]:
+                if trace is not None:
+                    trace.enter("handler", _name(handler))
                 try:
                     _run(handler, event)
                 except Exception as exc:
+                    if trace is not None:
+                        trace.leave(exc)
                     self._handler_failed(handler, delivery)
                     for hook in self._error_hooks:
                         try:
@@ -905,6 +967,8 @@ class Receiver(On[EventT]):
                         except Exception:
                             self._hook_failed(hook, delivery)
                     raise _HandlerFailed(exc) from exc
+                if trace is not None:
+                    trace.leave()
 
     def _handler_failed(self, handler: Handler, delivery: _Delivery) -> None:
         """Log a handler's exception with its traceback, and which delivery it was handling."""
@@ -915,7 +979,19 @@ class Receiver(On[EventT]):
             self.provider.name,
             delivery.event_type,
             delivery.key,
+            extra=self._raised_fields(delivery, handler),
         )
+
+    def _raised_fields(
+        self, delivery: _Delivery, function: Callable[..., object]
+    ) -> dict[str, Any]:
+        """A raised handler's or hook's log record attributes, for a JSON formatter."""
+        return {
+            "provider": self.provider.name,
+            "event_type": delivery.event_type,
+            "key": delivery.key,
+            "handler": _name(function),
+        }
 
     def _hook_failed(self, hook: ErrorHook, delivery: _Delivery) -> None:
         """Log an `on_error` hook's own exception; the handler's is still the one raised."""
@@ -926,6 +1002,7 @@ class Receiver(On[EventT]):
             self.provider.name,
             delivery.event_type,
             delivery.key,
+            extra=self._raised_fields(delivery, hook),
         )
 
     def _processed_hook_failed(self, hook: ProcessedHook, delivery: _Delivery) -> None:
@@ -937,6 +1014,7 @@ class Receiver(On[EventT]):
             self.provider.name,
             delivery.event_type,
             delivery.key,
+            extra=self._raised_fields(delivery, hook),
         )
 
     # The worker side of a deferred delivery
@@ -967,6 +1045,8 @@ class Receiver(On[EventT]):
         (`QueuedDelivery.tenant`, `DeadLetter.tenant`), whose keys verify it again.
         """
         delivery = _Delivery(time.perf_counter())
+        if _observe.on:
+            delivery.trace = _observe.start(self, "worker", headers)
         try:
             self._check_request("POST", body)
             verifier = self._resolve(tenant, {}, delivery)
@@ -989,6 +1069,8 @@ class Receiver(On[EventT]):
         """Like `handle`, without blocking the loop: sync stores, handlers and lookups run in
         threads; an async `TenantSecrets` lookup is awaited."""
         delivery = _Delivery(time.perf_counter())
+        if _observe.on:
+            delivery.trace = _observe.start(self, "request", headers)
         try:
             self._check_request(method, body)
             verifier = await self._resolve_async(tenant, headers, delivery)
@@ -1010,10 +1092,15 @@ class Receiver(On[EventT]):
             await self._dispatch_async(delivery)
             return await self._processed_async(delivery)
         key = cast("StoreKey", delivery.key)
+        trace = delivery.trace
+        if trace is not None:
+            trace.enter("claim")
         if delivery.also:
             claim = await store.claim(key, lease=self.lease, also=delivery.also)
         else:
             claim = await store.claim(key, lease=self.lease)
+        if trace is not None:
+            trace.leave()
         self._outcome_of_claim(claim)
         try:
             await self._dispatch_async(delivery)
@@ -1023,7 +1110,11 @@ class Receiver(On[EventT]):
             except StoreUnavailableError:
                 logger.warning(_RELEASE_FAILED)
             raise
+        if trace is not None:
+            trace.enter("complete")
         await store.complete(claim, retain=self.retain)
+        if trace is not None:
+            trace.leave()
         return await self._processed_async(delivery)
 
     async def _dispatch_async(self, delivery: _Delivery) -> None:
@@ -1031,11 +1122,16 @@ class Receiver(On[EventT]):
         event = delivery.event
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
+        trace = delivery.trace
         with serving(delivery.tenant):  # worker threads run in a copy of this context
             for handler in [*handlers, *self._any]:
+                if trace is not None:
+                    trace.enter("handler", _name(handler))
                 try:
                     await _run_async(handler, event)
                 except Exception as exc:
+                    if trace is not None:
+                        trace.leave(exc)
                     self._handler_failed(handler, delivery)
                     for hook in self._error_hooks:
                         try:
@@ -1043,6 +1139,8 @@ class Receiver(On[EventT]):
                         except Exception:
                             self._hook_failed(hook, delivery)
                     raise _HandlerFailed(exc) from exc
+                if trace is not None:
+                    trace.leave()
 
 
 def _run(function: Callable[..., Awaitable[None] | None], *args: Any) -> None:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from . import _observe
 from .deadletters import DeadLetter, DeadLetterStore, describe
 from .receiver import Receiver
 
@@ -75,14 +76,24 @@ def _replay_one(
     receiver = receivers.get(letter.provider)
     if receiver is None:
         return Replayed(letter.id, "no_receiver", f"no receiver for {letter.provider!r}")
+    replayed = _replay_letter(receiver, dead_letters, letter, verify=verify)
+    if _observe.on:
+        _observe.replayed(receiver, letter.provider, replayed.result)
+    return replayed
+
+
+def _replay_letter(
+    receiver: Receiver, dead_letters: DeadLetterStore, letter: DeadLetter, *, verify: bool
+) -> Replayed:
     try:
-        outcome = receiver.process(
-            letter.body,
-            letter.headers,
-            received_at=letter.received_at,
-            verify=verify,
-            tenant=letter.tenant,
-        )
+        with _observe.replaying():  # its trace links to the original delivery's
+            outcome = receiver.process(
+                letter.body,
+                letter.headers,
+                received_at=letter.received_at,
+                verify=verify,
+                tenant=letter.tenant,
+            )
     except Exception as exc:  # a handler failed again: keep the letter, count the attempt
         error = describe(exc)
         dead_letters.add(_again(letter, "handler_failed", error))
