@@ -155,9 +155,7 @@ def open_store(spec: Spec, *, pool_size: int | None = None) -> IdempotencyStore:
     elif kind == "async-redis":
         store = BlockingView(AsyncRedisStore(spec.location, prefix=spec.prefix))
     elif kind == "async-redis-cluster":
-        async_cluster = redis.asyncio.RedisCluster.from_url(
-            spec.location, **CLUSTER_CLIENT_OPTIONS
-        )
+        async_cluster = redis.asyncio.RedisCluster.from_url(spec.location, **CLUSTER_CLIENT_OPTIONS)
         store = BlockingView(AsyncRedisStore(async_cluster, prefix=spec.prefix), async_cluster)
     elif kind.startswith("django-"):  # table: the test's own database alias (and schema)
         store = open_django_store(spec.location, spec.table, spec.prefix)
