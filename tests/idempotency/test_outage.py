@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
+import redis.asyncio
 import sqlalchemy as sa
 
 from webhook_kit.errors import StoreUnavailableError, WebhookError
@@ -20,11 +22,13 @@ from webhook_kit.idempotency import Claim, ClaimState, IdempotencyStore, SQLiteS
 from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
 from webhook_kit.idempotency.sql import SQLStore
 
-from .backends import sqlalchemy_url
+from .backends import CLUSTER_CLIENT_OPTIONS, BlockingView, close_store, sqlalchemy_url
+from .cluster import running_cluster
 
 KEY = store_key("struktr", "evt_outage")
 #: An acquired claim, as if made before the outage, to complete and release during it.
 HELD = Claim(KEY, ClaimState.ACQUIRED, "0" * 32)
+BODY = store_key("struktr", "sha256:" + "0e" * 32)
 SLACK = 0.75  # scheduling, process start-up of the client, one refused retry
 
 OPERATIONS: dict[str, Callable[[IdempotencyStore], object]] = {
@@ -131,3 +135,30 @@ def test_postgres_statement_timeout_bounds_a_lock_wait(postgres_dsn: str) -> Non
             blocker.dispose()
         finally:
             store.table.drop(store.engine)
+
+
+@pytest.mark.parametrize("form", ["sync", "async"])
+def test_redis_cluster_with_every_node_down_raises(form: str, tmp_path: Path) -> None:
+    """A Redis Cluster none of whose nodes answers: every operation is `StoreUnavailableError`.
+
+    The cluster client then raises `RedisClusterException` ("cannot be connected"), which is
+    not a `RedisError`: it must become the 503 that makes the provider retry, not a 500.
+    """
+    with running_cluster(tmp_path) as cluster:
+        if form == "sync":
+            client = redis.RedisCluster.from_url(cluster.url, **CLUSTER_CLIENT_OPTIONS)
+            store: IdempotencyStore = RedisStore(client, prefix="wk-outage")
+        else:
+            aclient = redis.asyncio.RedisCluster.from_url(cluster.url, **CLUSTER_CLIENT_OPTIONS)
+            store = BlockingView(AsyncRedisStore(aclient, prefix="wk-outage"), aclient)
+        try:
+            assert store.claim(KEY).acquired
+            for port in cluster.live_ports():
+                cluster.kill(port)
+            for operation in OPERATIONS.values():
+                _assert_unavailable_within(2.0, lambda: operation(store))  # noqa: B023
+            _assert_unavailable_within(2.0, lambda: store.claim(KEY, also=[BODY]))
+        finally:
+            close_store(store)
+            if form == "sync":
+                client.close()

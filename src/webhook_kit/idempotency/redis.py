@@ -39,7 +39,7 @@ try:
         ClusterError,
         OutOfMemoryError,
         ReadOnlyError,
-        RedisError,
+        RedisClusterException,
         TryAgainError,
     )
     from redis.retry import Retry
@@ -108,11 +108,14 @@ return deleted
 #: `CLAIM_SCRIPT`'s answers.
 _SCRIPT_STATES = (ClaimState.ACQUIRED, ClaimState.IN_PROGRESS, ClaimState.DONE)
 
-#: Errors that mean "the store cannot answer now", as opposed to a programming error.
-_UNAVAILABLE: tuple[type[RedisError], ...] = (
+#: Errors that mean "the store cannot answer now", as opposed to a programming error. On Redis
+#: Cluster, `RedisClusterException` (not a `RedisError`) is what the client raises when no node
+#: answers or no node serves the slot: our own few commands never misuse the client.
+_UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     ClusterError,
+    RedisClusterException,
     ReadOnlyError,
     TryAgainError,
     OutOfMemoryError,
@@ -150,7 +153,7 @@ def _namespace(prefix: str, client: object) -> str:
     return f"{{{prefix}}}" if clustered else prefix
 
 
-def _unavailable(exc: RedisError, timeout: float) -> StoreUnavailableError:
+def _unavailable(exc: Exception, timeout: float) -> StoreUnavailableError:
     return StoreUnavailableError(
         f"Redis did not answer within {timeout} s ({exc.__class__.__name__}: {exc}): "
         "check that the server is up and reachable from this host"
