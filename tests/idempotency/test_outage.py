@@ -22,13 +22,21 @@ from webhook_kit.idempotency import Claim, ClaimState, IdempotencyStore, SQLiteS
 from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
 from webhook_kit.idempotency.sql import SQLStore
 
-from .backends import CLUSTER_CLIENT_OPTIONS, BlockingView, close_store, sqlalchemy_url
-from .cluster import running_cluster
+from .backends import (
+    CLUSTER_CLIENT_OPTIONS,
+    BlockingView,
+    Spec,
+    close_store,
+    open_store,
+    sqlalchemy_url,
+)
+from .cluster import Cluster, running_cluster
 
 KEY = store_key("struktr", "evt_outage")
 #: An acquired claim, as if made before the outage, to complete and release during it.
 HELD = Claim(KEY, ClaimState.ACQUIRED, "0" * 32)
 BODY = store_key("struktr", "sha256:" + "0e" * 32)
+OTHER_BODY = store_key("struktr", "sha256:" + "0d" * 32)
 SLACK = 0.75  # scheduling, process start-up of the client, one refused retry
 
 OPERATIONS: dict[str, Callable[[IdempotencyStore], object]] = {
@@ -162,3 +170,35 @@ def test_redis_cluster_with_every_node_down_raises(form: str, tmp_path: Path) ->
             close_store(store)
             if form == "sync":
                 client.close()
+
+
+@pytest.mark.parametrize("kind", ["redis-cluster", "async-redis-cluster"])
+def test_redis_master_short_of_replicas_raises(
+    kind: str, make_spec: Callable[[str], Spec], redis_cluster: Cluster
+) -> None:
+    """A master with ``min-replicas-to-write`` above its replicas refuses writes: 503, not 500.
+
+    Redis answers ``NOREPLICAS`` to the `SET` and to each script that writes; once replicas
+    suffice again, the same operations go through.
+    """
+    spec = make_spec(kind)
+    store = open_store(spec)
+    master = redis.Redis(port=redis_cluster.master_of(f"{{{spec.prefix}}}"))
+    try:
+        held = store.claim(KEY, also=[BODY])
+        master.config_set("min-replicas-to-write", 2)  # each master has one replica
+        try:
+            for operation in (
+                lambda: store.claim(store_key("struktr", "evt_other")),
+                lambda: store.claim(store_key("struktr", "evt_other"), also=[OTHER_BODY]),
+                lambda: store.complete(held),
+                lambda: store.release(held),
+            ):
+                _assert_unavailable_within(2.0, operation)
+        finally:
+            master.config_set("min-replicas-to-write", 0)
+        store.complete(held)
+        assert store.claim(BODY).state is ClaimState.DONE
+    finally:
+        master.close()
+        close_store(store)

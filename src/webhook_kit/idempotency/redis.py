@@ -40,6 +40,7 @@ try:
         OutOfMemoryError,
         ReadOnlyError,
         RedisClusterException,
+        ResponseError,
         TryAgainError,
     )
     from redis.retry import Retry
@@ -153,6 +154,18 @@ def _namespace(prefix: str, client: object) -> str:
     return f"{{{prefix}}}" if clustered else prefix
 
 
+def _is_outage(exc: Exception) -> bool:
+    """Whether `exc` means the store cannot answer now (so: 503, and the provider retries).
+
+    Besides `_UNAVAILABLE`, a master configured with ``min-replicas-to-write`` refuses writes
+    with ``NOREPLICAS`` while too few replicas are connected: redis-py raises a plain
+    `ResponseError` for it (with the script's name after it when a script wrote).
+    """
+    if isinstance(exc, _UNAVAILABLE):
+        return True
+    return isinstance(exc, ResponseError) and str(exc).startswith("NOREPLICAS ")
+
+
 def _unavailable(exc: Exception, timeout: float) -> StoreUnavailableError:
     return StoreUnavailableError(
         f"Redis did not answer within {timeout} s ({exc.__class__.__name__}: {exc}): "
@@ -224,7 +237,9 @@ class RedisStore:
                     self._stored(key), _IN_PROGRESS + owner, px=px, nx=True, get=True
                 )
                 state = _state(held)  # type: ignore[arg-type]  # SET ... GET answers a value
-        except _UNAVAILABLE as exc:
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
         if state is ClaimState.ACQUIRED:
             return Claim(key, state, owner, also)
@@ -238,7 +253,9 @@ class RedisStore:
             written = self._complete(
                 keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner, _DONE + owner, px]
             )
-        except _UNAVAILABLE as exc:
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
         if not written:
             raise LeaseLostError(claim.key)
@@ -248,7 +265,9 @@ class RedisStore:
         owner = owner_of(claim)
         try:
             self._release(keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner])
-        except _UNAVAILABLE as exc:
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
 
     def purge(self) -> int:
@@ -330,7 +349,9 @@ class AsyncRedisStore:
                     self._stored(key), _IN_PROGRESS + owner, px=px, nx=True, get=True
                 )
                 state = _state(held)  # type: ignore[arg-type]  # SET ... GET answers a value
-        except _UNAVAILABLE as exc:
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
         if state is ClaimState.ACQUIRED:
             return Claim(key, state, owner, also)
@@ -344,7 +365,9 @@ class AsyncRedisStore:
             written = await self._complete(
                 keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner, _DONE + owner, px]
             )
-        except _UNAVAILABLE as exc:
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
         if not written:
             raise LeaseLostError(claim.key)
@@ -354,7 +377,9 @@ class AsyncRedisStore:
         owner = owner_of(claim)
         try:
             await self._release(keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner])
-        except _UNAVAILABLE as exc:
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
 
     async def purge(self) -> int:
