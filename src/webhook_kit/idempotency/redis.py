@@ -70,12 +70,13 @@ from ._core import (
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
 # KEYS the claim's keys; ARGV[1] the in-progress value, ARGV[2] the lease in ms.
-# Returns 0 when it set every key, else 2 if any key is done, 1 if any is in progress.
+# Returns 0 when it set every key, else 2 if any key is done, 1 if any is in progress. A key
+# holding ARGV[1] already is this claim's own (the client retried after losing the reply).
 CLAIM_SCRIPT = """
 local state = 0
 for _, key in ipairs(KEYS) do
   local held = redis.call('GET', key)
-  if held then
+  if held and held ~= ARGV[1] then
     if string.sub(held, 1, 5) == 'done:' then return 2 end
     state = 1
   end
@@ -140,11 +141,17 @@ def _async_client_options(timeout: float) -> dict[str, Any]:
     return {**_client_options(timeout), "retry": AsyncRetry(NoBackoff(), 1)}
 
 
-def _state(held: bytes | str | None) -> ClaimState:
-    """The state of a claim whose ``SET NX GET`` returned `held` (None: we set the key)."""
+def _state(held: bytes | str | None, ours: str) -> ClaimState:
+    """The state of a claim whose ``SET NX GET`` of `ours` returned `held` (None: we set it).
+
+    `held` equal to `ours` is this claim's own lease: the client sent the ``SET`` again after
+    a lost reply (a timeout, a dropped connection, a cluster failover), and the first one took.
+    """
     if held is None:
         return ClaimState.ACQUIRED
     text = held.decode() if isinstance(held, bytes) else held
+    if text == ours:
+        return ClaimState.ACQUIRED
     return ClaimState.DONE if text.startswith(_DONE) else ClaimState.IN_PROGRESS
 
 
@@ -236,7 +243,7 @@ class RedisStore:
                 held = self._client.set(
                     self._stored(key), _IN_PROGRESS + owner, px=px, nx=True, get=True
                 )
-                state = _state(held)  # type: ignore[arg-type]  # SET ... GET answers a value
+                state = _state(held, _IN_PROGRESS + owner)  # type: ignore[arg-type]  # SET ... GET answers a value
         except Exception as exc:
             if not _is_outage(exc):
                 raise
@@ -348,7 +355,7 @@ class AsyncRedisStore:
                 held = await self._client.set(
                     self._stored(key), _IN_PROGRESS + owner, px=px, nx=True, get=True
                 )
-                state = _state(held)  # type: ignore[arg-type]  # SET ... GET answers a value
+                state = _state(held, _IN_PROGRESS + owner)  # type: ignore[arg-type]  # SET ... GET answers a value
         except Exception as exc:
             if not _is_outage(exc):
                 raise
