@@ -10,6 +10,9 @@ from typing import Any, TypeVar
 import redis
 import redis.asyncio
 import sqlalchemy as sa
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.django_settings import close_connections, open_django_store
 from webhook_kit.django.store import DjangoStore
@@ -53,9 +56,11 @@ MULTIPROCESS_KINDS = ["sqlite", "redis", "redis-cluster", "postgres", "mariadb",
 #: Forms whose server deletes expired records itself, so `purge` has nothing to count.
 SELF_EXPIRING_KINDS = {"redis", "async-redis", "redis-cluster", "async-redis-cluster"}
 
-#: Cluster clients bounded like the ones the stores make from a URL: an operation on a node that
-#: died fails within seconds (and the store says the store is unavailable) instead of hanging.
+#: The cluster client settings docs/scaling.md advises: an operation on a node that died or hangs
+#: fails within seconds (the store then raises `StoreUnavailableError`) instead of retrying ten
+#: times (redis-py's default) with no timeout.
 CLUSTER_CLIENT_OPTIONS: dict[str, Any] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+CLUSTER_RETRIES = 2
 #: The cluster clients the tests made for a store, by the store's id, to close with it.
 _CLUSTER_CLIENTS: dict[int, redis.RedisCluster] = {}
 
@@ -123,6 +128,20 @@ class BlockingView:
         self._loop.close()
 
 
+def cluster_client(url: str) -> redis.RedisCluster:
+    """A `RedisCluster` client reaching the cluster through `url`, with the advised settings."""
+    return redis.RedisCluster.from_url(
+        url, retry=Retry(NoBackoff(), CLUSTER_RETRIES), **CLUSTER_CLIENT_OPTIONS
+    )
+
+
+def async_cluster_client(url: str) -> redis.asyncio.RedisCluster:
+    """`cluster_client` for ``redis.asyncio``, whose `Retry` class is its own."""
+    return redis.asyncio.RedisCluster.from_url(
+        url, retry=AsyncRetry(NoBackoff(), CLUSTER_RETRIES), **CLUSTER_CLIENT_OPTIONS
+    )
+
+
 def open_store(spec: Spec, *, pool_size: int | None = None) -> IdempotencyStore:
     """Build the store `spec` describes (async forms behind a `BlockingView`).
 
@@ -149,13 +168,13 @@ def open_store(spec: Spec, *, pool_size: int | None = None) -> IdempotencyStore:
             )
         store = SQLStore(engine, table=spec.table, prefix=spec.prefix)
     elif kind == "redis-cluster":
-        cluster = redis.RedisCluster.from_url(spec.location, **CLUSTER_CLIENT_OPTIONS)
+        cluster = cluster_client(spec.location)
         store = RedisStore(cluster, prefix=spec.prefix)
         _CLUSTER_CLIENTS[id(store)] = cluster
     elif kind == "async-redis":
         store = BlockingView(AsyncRedisStore(spec.location, prefix=spec.prefix))
     elif kind == "async-redis-cluster":
-        async_cluster = redis.asyncio.RedisCluster.from_url(spec.location, **CLUSTER_CLIENT_OPTIONS)
+        async_cluster = async_cluster_client(spec.location)
         store = BlockingView(AsyncRedisStore(async_cluster, prefix=spec.prefix), async_cluster)
     elif kind.startswith("django-"):  # table: the test's own database alias (and schema)
         store = open_django_store(spec.location, spec.table, spec.prefix)

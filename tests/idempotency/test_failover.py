@@ -22,14 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-import redis.asyncio
 
 from webhook_kit import Receiver, testing
 from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
 from webhook_kit.receiver import Outcome
 
-from .backends import CLUSTER_CLIENT_OPTIONS
+from .backends import async_cluster_client, cluster_client
 from .cluster import running_cluster
 
 SECRET = "struktr-failover-secret"
@@ -96,13 +94,13 @@ def _delivery(number: int) -> testing.Delivery:
 def _open_host(mode: str, url: str, world: World) -> tuple[Post, Callable[[], None]]:
     """One host: its own cluster client, store and receiver; returns its post and close."""
     if mode == "sync":
-        client = redis.RedisCluster.from_url(url, **CLUSTER_CLIENT_OPTIONS)
+        client = cluster_client(url)
         receiver = Receiver("struktr", secret=SECRET, store=RedisStore(client, prefix=PREFIX))
         receiver.lease = LEASE
         receiver.on_any(world.handler)
         return (lambda delivery: receiver.handle(delivery.body, delivery.headers)), client.close
     loop = asyncio.new_event_loop()
-    aclient = redis.asyncio.RedisCluster.from_url(url, **CLUSTER_CLIENT_OPTIONS)
+    aclient = async_cluster_client(url)
     areceiver = Receiver(
         "struktr", secret=SECRET, store=AsyncRedisStore(aclient, prefix=PREFIX), lease=LEASE
     )

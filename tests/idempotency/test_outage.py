@@ -23,10 +23,11 @@ from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
 from webhook_kit.idempotency.sql import SQLStore
 
 from .backends import (
-    CLUSTER_CLIENT_OPTIONS,
     BlockingView,
     Spec,
+    async_cluster_client,
     close_store,
+    cluster_client,
     open_store,
     sqlalchemy_url,
 )
@@ -154,10 +155,10 @@ def test_redis_cluster_with_every_node_down_raises(form: str, tmp_path: Path) ->
     """
     with running_cluster(tmp_path) as cluster:
         if form == "sync":
-            client = redis.RedisCluster.from_url(cluster.url, **CLUSTER_CLIENT_OPTIONS)
+            client = cluster_client(cluster.url)
             store: IdempotencyStore = RedisStore(client, prefix="wk-outage")
         else:
-            aclient = redis.asyncio.RedisCluster.from_url(cluster.url, **CLUSTER_CLIENT_OPTIONS)
+            aclient = async_cluster_client(cluster.url)
             store = BlockingView(AsyncRedisStore(aclient, prefix="wk-outage"), aclient)
         try:
             assert store.claim(KEY).acquired
