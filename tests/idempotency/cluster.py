@@ -87,7 +87,7 @@ class Cluster:
         for port in self.ports:
             self.processes[port] = self._start(server, port)
         for port in self.ports:
-            _wait_for(f"open port {port}", lambda port=port: self._node(port).ping())
+            _wait_for(f"open port {port}", lambda port=port: self._ping(port))
         subprocess.run(  # noqa: S603 - our own argv: the binary found on PATH, loopback ports
             [
                 cli,
@@ -135,6 +135,10 @@ class Cluster:
 
     def _node(self, port: int) -> redis.Redis:
         return redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=2)
+
+    def _ping(self, port: int) -> bool:
+        with self._node(port) as node:
+            return bool(node.ping())
 
     def live_ports(self) -> list[int]:
         """The ports of the nodes not killed."""

@@ -48,9 +48,9 @@ def make_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
             cleanups.append(lambda: _delete_redis_keys(url, prefix))
             return Spec(kind, prefix, url)
         if backend == "redis-cluster":
-            url = request.getfixturevalue("redis_cluster").url
-            cleanups.append(lambda: _delete_cluster_keys(url, prefix))
-            return Spec(kind, prefix, url)
+            cluster = request.getfixturevalue("redis_cluster")
+            cleanups.append(lambda: _delete_cluster_keys(cluster, prefix))
+            return Spec(kind, prefix, cluster.url)
         if backend.startswith("django-"):
             location = str(tmp_path / f"{prefix}.sqlite3")
             if backend == "django-postgres":
@@ -81,11 +81,17 @@ def _delete_redis_keys(url: str, prefix: str) -> None:
             client.delete(*keys)
 
 
-def _delete_cluster_keys(url: str, prefix: str) -> None:
-    """Delete a test's keys on the cluster: its prefix (and longer ones) in a hash tag."""
-    with redis.RedisCluster.from_url(url) as client:
-        for key in client.scan_iter(match=f"{{{prefix}*", count=1000):
-            client.delete(key)
+def _delete_cluster_keys(cluster: Cluster, prefix: str) -> None:
+    """Delete a test's keys on the cluster: its prefix (and longer ones) in a hash tag.
+
+    Each master is scanned on its own (the cluster client's `scan_iter` leaves a connection
+    open), and keys are deleted one by one (several keys in one `DEL` must share a slot).
+    """
+    for port, role in cluster.roles().items():
+        if role == "master":
+            with redis.Redis(port=port) as node:
+                for key in list(node.scan_iter(match=f"{{{prefix}*", count=1000)):
+                    node.delete(key)
 
 
 @pytest.fixture(scope="session")
