@@ -1,4 +1,4 @@
-"""Receive all five providers in one Google Cloud Function, at ``POST /webhooks/<provider>``.
+"""Receive all five providers in one Google Cloud Function, at ``/webhooks/<provider>[/<tenant>]``.
 
 Run it locally under functions-framework, the server Cloud Functions use, from the repository
 root::
@@ -15,6 +15,11 @@ An instance imports the module once (the cold start): the receivers and their st
 built then, and every request it serves reuses them. Secrets and the store come from the
 environment (see ``common.py``): on Cloud Functions, set ``WEBHOOK_KIT_STORE`` to a ``redis://``
 URL or a SQL database that every instance shares.
+
+As in the Flask example, each provider has two receivers, which the one function routes by the
+end of the path: one with a single secret at ``POST /webhooks/<provider>``, and one whose secrets
+are per tenant (``make_tenant_receivers``: the table in ``WEBHOOK_KIT_TENANTS_DB``) at
+``POST /webhooks/<provider>/<tenant>``.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ import logging
 from webhook_kit.gcf import webhook_function
 
 if __package__:  # functions-framework loads the file as a package of its own folder
-    from .common import make_receivers
+    from .common import make_receivers, make_store, make_tenant_receivers
 else:  # imported as gcf_app, with examples/ on sys.path
-    from common import make_receivers
+    from common import make_receivers, make_store, make_tenant_receivers
 
 logging.basicConfig(
     level=logging.INFO,
@@ -34,4 +39,8 @@ logging.basicConfig(
 )
 
 # Built at import, once per instance: the receivers, their store and its connections.
-webhook = webhook_function(make_receivers())
+# A synchronous store (Flask views): RedisStore, SQLiteStore or SQLStore, never an async one.
+store = make_store()
+webhook = webhook_function(
+    [*make_receivers(store).values(), *make_tenant_receivers(store).values()]
+)

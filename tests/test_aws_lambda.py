@@ -358,6 +358,53 @@ def test_the_tenant_route_wins_over_a_receiver_named_like_the_tenant() -> None:
     assert not seen
 
 
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_a_plain_and_a_tenant_receiver_of_one_provider_share_its_name(name: str) -> None:
+    """In a list, ``/…/struktr`` is the plain receiver, ``/…/struktr/<tenant>`` the tenant one."""
+    plain = Receiver("struktr", secret=SECRETS["struktr"])
+    tenanted = Receiver("struktr", secret=TenantSecrets(TENANT_KEYS.get))
+    seen: Counter[str] = Counter()
+    plain.on_any(_counting(seen, "plain"))
+    tenanted.on_any(_counting(seen, "tenanted"))
+    handler = webhook_handler([plain, tenanted, Receiver("imggo", secret=SECRETS["imggo"])])
+    shape, keys, multi_value = SHAPES[name]
+
+    def post(delivery: testing.Delivery, path: str) -> Reply:
+        event = shape(delivery.body, delivery.headers, "POST", path)
+        return reply_of(handler(event, LambdaContext()), keys, multi_value)
+
+    own = testing.signed_delivery(
+        "struktr", SECRETS["struktr"], "document.completed", delivery_id="p1"
+    )
+    assert post(own, "/prod/webhooks/struktr").status == 200
+    assert post(_struktr("acme", "t1"), "/webhooks/struktr/acme").status == 200
+    assert post(_struktr("beta", "t2"), "/webhooks/struktr/beta/").status == 200
+    for delivery, path in (
+        (_struktr("acme", "t3"), "/webhooks/struktr"),
+        (own, "/webhooks/struktr/acme"),
+    ):
+        refused = post(delivery, path)
+        assert (refused.status, refused.body["error"]) == (401, "signature_mismatch")
+    unknown = post(_struktr("acme", "t4"), "/webhooks/struktr/ghost")
+    assert (unknown.status, unknown.body["error"]) == (401, "signature_mismatch")
+    missing = post(own, "/webhooks/stripe")
+    assert (missing.status, missing.body["error"]) == (404, "not_found")
+    assert seen == Counter({"plain/None": 1, "tenanted/acme": 1, "tenanted/beta": 1})
+
+
+@pytest.mark.parametrize("tenants", [False, True])
+def test_two_receivers_of_one_kind_for_one_provider_are_refused(tenants: bool) -> None:
+    """Only a plain and a tenant receiver may share a name: two of a kind would hide one."""
+    twins = [
+        Receiver(
+            "struktr", secret=TenantSecrets(TENANT_KEYS.get) if tenants else SECRETS["struktr"]
+        )
+        for _ in range(2)
+    ]
+    with pytest.raises(ValueError, match="two receivers for 'struktr'"):
+        webhook_handler(twins)
+
+
 def test_one_tenant_receiver_takes_the_last_segment_as_its_tenant() -> None:
     """Alone, a tenant receiver answers every path, its last segment naming the tenant."""
     receivers, seen = _tenant_receivers()

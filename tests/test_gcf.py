@@ -157,6 +157,46 @@ def test_a_tenant_receiver_among_several_is_reached_at_provider_then_tenant() ->
     assert seen == Counter({"struktr/acme": 1, "imggo/None": 1})
 
 
+def test_a_plain_and_a_tenant_receiver_of_one_provider_share_its_name() -> None:
+    """As the example serves them: ``/webhooks/struktr`` is the plain receiver, and
+    ``/webhooks/struktr/<tenant>`` the tenant one, each verifying with its own secrets."""
+    keys = {"acme": "acme-struktr-secret"}
+    plain = Receiver("struktr", secret=SECRETS["struktr"], store=MemoryStore())
+    tenanted = Receiver("struktr", secret=TenantSecrets(keys.get), store=MemoryStore())
+    seen: Counter[str] = Counter()
+    plain.on_any(_counting(seen, "plain"))
+    tenanted.on_any(_counting(seen, "tenanted"))
+    client = app_for(webhook_function(iter([tenanted, plain]))).test_client()
+
+    def post(path: str, secret: str, number: int) -> Any:
+        payload = testing.sample("struktr", "document.completed") | {"number": number}
+        body, headers = testing.signed_delivery(
+            "struktr", secret, payload, delivery_id=f"d{number}"
+        )
+        return client.post(path, data=body, headers=headers)
+
+    assert post("/webhooks/struktr", SECRETS["struktr"], 1).get_json() == {"status": "processed"}
+    assert post("/webhooks/struktr/acme", keys["acme"], 2).get_json() == {"status": "processed"}
+    assert post("/webhooks/struktr/", SECRETS["struktr"], 3).get_json() == {"status": "processed"}
+    wrong = post("/webhooks/struktr/acme", SECRETS["struktr"], 4)
+    assert (wrong.status_code, wrong.get_json()["error"]) == (401, "signature_mismatch")
+    for number, (path, secret) in enumerate(
+        (("/webhooks/struktr", keys["acme"]), ("/webhooks/struktr/ghost", keys["acme"]))
+    ):
+        refused = post(path, secret, 5 + number)
+        assert (refused.status_code, refused.get_json()) == (wrong.status_code, wrong.get_json())
+    missing = post("/webhooks/stripe/acme", keys["acme"], 9)
+    assert (missing.status_code, missing.get_json()["error"]) == (404, "not_found")
+    assert seen == Counter({"plain/None": 2, "tenanted/acme": 1})
+
+
+def test_two_receivers_of_one_kind_for_one_provider_are_refused() -> None:
+    """Two plain receivers for one provider cannot share its path: a ValueError, not one lost."""
+    twins = [Receiver("struktr", secret=SECRETS["struktr"]) for _ in range(2)]
+    with pytest.raises(ValueError, match="two receivers for 'struktr'"):
+        webhook_function(twins)
+
+
 def test_receivers_given_as_an_iterator_are_all_served() -> None:
     """A generator of receivers is read once: each of them is routed, none is lost."""
     names = ("imggo", "pulse")

@@ -99,9 +99,10 @@ def webhook_handler(receivers: Receivers) -> LambdaHandler:
     receiver mapping), each answering the paths whose last segment is its name
     (``/webhooks/struktr``); another path is 404. A receiver with `TenantSecrets` answers the
     paths ending with its name and the tenant (``/webhooks/struktr/acme``; the last segment
-    alone with one receiver), or its name alone if it has a `tenant_header`. Call it once, at
-    module level, next to the receivers, so that they and their store are built once per
-    container.
+    alone with one receiver), or its name alone if it has a `tenant_header`; in a list, a
+    receiver with one secret and a tenant receiver of one provider answer ``/webhooks/struktr``
+    and ``/webhooks/struktr/<tenant>`` respectively. Call it once, at module level, next to
+    the receivers, so that they and their store are built once per container.
     """
     route = router(receivers)
 

@@ -31,8 +31,10 @@ receiver mapping) to serve them from one function, each at the paths ending in i
 (``/webhooks/struktr``); another path is 404. A receiver with `TenantSecrets` is reached at
 ``/webhooks/<provider>/<tenant>``, the path's last segment being the tenant (with one receiver,
 whatever comes before it), unless it reads the tenant from its `tenant_header`; a missing or
-unknown tenant is answered like a wrong signature (401). Its lookup must be a plain function:
-an ``async def`` one is refused, as by the Flask view.
+unknown tenant is answered like a wrong signature (401). In a list, a receiver with one secret
+and a tenant receiver of the same provider go together: ``/webhooks/struktr`` reaches the first,
+``/webhooks/struktr/<tenant>`` the other. A tenant lookup must be a plain function: an
+``async def`` one is refused, as by the Flask view.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "pip install 'webhook-kit[gcf]'"
     ) from exc
 
-from ._adapters import Receivers, by_segment, check_sync
-from ._serverless import NOT_FOUND, router
+from ._adapters import Receivers, check_sync
+from ._serverless import NOT_FOUND, router, routes
 from .errors import PayloadTooLargeError
 from .flask import webhook_view
 
@@ -62,14 +64,15 @@ def webhook_function(receivers: Receivers) -> HttpFunction:
     """Return an HTTP Cloud Function that runs each request through its receiver.
 
     `receivers` is one receiver, which answers every path, or several, each answering the paths
-    whose last segment is its name (a tenant receiver: its name, then the tenant). Call it
+    whose last segment is its name (a tenant receiver: its name, then the tenant; a receiver
+    with one secret and a tenant receiver of one provider may both be in a list). Call it
     once, at module level, next to the receivers. Raises `TypeError` for a receiver with an
     async store or an async tenant lookup, as `webhook_view` does.
     """
-    segments = by_segment(receivers)
-    for receiver in segments.values():
+    segments = routes(receivers)  # once: `receivers` may be an iterator
+    for _segment, receiver in segments.items():
         check_sync(receiver, "a Cloud Function (a Flask view)")
-    route = router(segments)  # once: `receivers` may be an iterator
+    route = router(segments)
     views = {id(r): webhook_view(r, endpoint=s) for s, r in segments.items()}
 
     def webhook(request: flask.Request) -> flask.Response:
