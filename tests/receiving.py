@@ -40,6 +40,17 @@ class ClientFactory(Protocol):
     def __call__(self, receiver: Receiver, tenant: str | None = None) -> Post: ...
 
 
+#: The `error` of a reply a real server gave itself: its HTTP parser refused the request before any
+#: application code ran (aiohttp's, for a header field over its `max_field_size`). The client that
+#: reports it checks that the request was over that limit; no handler ran and nothing was stored.
+SERVER_REFUSED = "refused_by_server"
+
+
+def refused_by_server(reply: Reply) -> bool:
+    """Whether the server's own HTTP parser refused the request, so the receiver never saw it."""
+    return reply.body.get("error") == SERVER_REFUSED
+
+
 def route(receiver: Receiver, tenant: str | None = None) -> str:
     """The adapters' route of `receiver` (and of `tenant`): ``/webhooks/<provider>[/<tenant>]``."""
     return f"/webhooks/{receiver.provider.name}" + ("" if tenant is None else f"/{tenant}")

@@ -28,8 +28,9 @@ from litestar import Litestar
 from starlette.applications import Starlette
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from tests.clients.aiohttp import aiohttp_routes
 from tests.clients.fastapi import request as fastapi_request
-from tests.receiving import CLIENTS, SECRETS
+from tests.receiving import CLIENTS, SECRETS, refused_by_server
 from webhook_kit import MemoryStore, Receiver, TenantSecrets, providers, testing
 from webhook_kit.aiohttp import webhook_routes as webhook_routes_aiohttp
 from webhook_kit.deadletters import SQLiteDeadLetters
@@ -731,6 +732,27 @@ def test_aiohttp_route_names_find_each_receiver() -> None:
     assert str(app.router["webhooks.billing"].url_for()) == "/in/billing"
     tenant_url = app.router["tenant_webhooks.struktr"].url_for(tenant="acme")
     assert str(tenant_url) == "/webhooks/struktr/acme"
+
+
+def test_aiohttp_header_over_the_parser_field_limit_never_reaches_the_receiver() -> None:
+    """aiohttp's parser refuses a header field over `max_field_size` (8190 bytes by default) with
+    its own 400 before the handler: nothing runs or is stored. A server with the limit raised
+    (``handler_args={"max_field_size": ...}`` for `web.run_app`) passes the same signed delivery
+    to the receiver: processed, then a duplicate."""
+    receiver = Receiver("pulse", secret=SECRETS["pulse"], store=MemoryStore())
+    seen: list[Any] = []
+    receiver.on("job.completed")(seen.append)
+    delivery = testing.signed_delivery(
+        "pulse", SECRETS["pulse"], "job.completed", delivery_id="y" * 10_000
+    )
+    refused = aiohttp_routes(receiver)(*delivery)
+    assert refused_by_server(refused), refused
+    assert "8190" in refused.body["message"]
+    assert seen == []
+    raised = aiohttp_routes(receiver, max_field_size=16 * 1024)
+    assert raised(*delivery).body == {"status": "processed"}  # so the refused one was not stored
+    assert raised(*delivery).body == {"status": "duplicate"}
+    assert len(seen) == 1
 
 
 # Litestar: its own body limit, route names, and the OpenAPI document

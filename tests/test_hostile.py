@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import strategies as ws
-from tests.receiving import CLIENTS, SECRETS
+from tests.receiving import CLIENTS, SECRETS, refused_by_server
 from webhook_kit import MemoryStore, Receiver, providers, signatures, testing
 
 NAMES = list(providers.PROVIDERS)
@@ -88,7 +88,11 @@ METHODS = st.sampled_from(["POST", "POST", "POST", "GET", "PUT", "DELETE", "PATC
 @pytest.mark.parametrize("client", list(CLIENTS))
 @pytest.mark.parametrize("name", NAMES)
 def test_unsigned_garbage_is_refused(client: str, name: str) -> None:
-    """Random bodies, headers and methods get 401, 405 or 413, never 200 or 5xx; no handler runs."""
+    """Random bodies, headers and methods get 401, 405 or 413, never 200 or 5xx; no handler runs.
+
+    Requests aiohttp's parser refuses (a header field over its `max_field_size`) never reach the
+    receiver: its own 400 is accepted for those, and only those (see tests/clients/aiohttp.py).
+    """
     receiver, counter = receiver_for(name, max_body_size=4096)
     post = CLIENTS[client](receiver)
     sendable = not client.startswith("core")
@@ -97,6 +101,8 @@ def test_unsigned_garbage_is_refused(client: str, name: str) -> None:
     @given(body=ws.bodies, headers=hostile_headers(name, sendable), method=METHODS)
     def check(body: bytes, headers: dict[str, Any], method: str) -> None:
         reply = post(body, headers, method)
+        if refused_by_server(reply):
+            return  # aiohttp's parser refused a header over its field limit: no handler ran
         assert reply.status in UNVERIFIED, (reply.status, reply.body)
         assert set(reply.body) <= {"error", "message"}
 

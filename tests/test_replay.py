@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.idempotency.backends import sqlalchemy_url
-from tests.receiving import CLIENTS, SECRETS
+from tests.receiving import CLIENTS, SECRETS, refused_by_server
 from webhook_kit import MemoryStore, Receiver, SQLiteStore, providers, testing
 from webhook_kit.idempotency.sql import SQLStore
 
@@ -114,27 +114,44 @@ def _ids_for(client: str) -> list[str]:
 
 @pytest.mark.parametrize("client", list(CLIENTS))
 def test_any_delivery_id_is_processed_then_a_duplicate(client: str, any_store: Any) -> None:
-    """Ids longer than a key column, with NUL, lone surrogates or any text: 200, then duplicate."""
+    """Ids longer than a key column, with NUL, lone surrogates or any text: 200, then duplicate.
+
+    aiohttp's parser refuses a header over its `max_field_size` (8190 bytes by default) before the
+    handler: that id is never stored, so its resend is refused the same way, not a duplicate.
+    test_adapters shows it processed under a server with the limit raised.
+    """
     _, recorder, post = make(CLIENTS[client], "pulse", any_store)
+    refused = []
     for delivery_id in _ids_for(client):
         delivery = testing.signed_delivery(
             "pulse", SECRETS["pulse"], "job.completed", delivery_id=delivery_id
         )
-        assert post(*delivery).body == {"status": "processed"}, delivery_id
+        first = post(*delivery)
+        if refused_by_server(first):
+            assert refused_by_server(post(*delivery)), delivery_id
+            refused.append(delivery_id)
+            continue
+        assert first.body == {"status": "processed"}, delivery_id
         assert post(*delivery).body == {"status": "duplicate"}, delivery_id
-    assert len(recorder.events) == len(_ids_for(client))
+    assert len(recorder.events) == len(_ids_for(client)) - len(refused)
 
 
 @pytest.mark.parametrize("client", list(CLIENTS))
 def test_unsigned_hostile_ids_never_reach_the_store_raw(client: str, any_store: Any) -> None:
-    """A struktr delivery id of any content is answered 200 once, never 500."""
+    """A struktr delivery id of any content is answered 200 once, never 500 (or, over aiohttp's
+    header field limit, refused by its parser before the handler, and not stored)."""
     _, recorder, post = make(CLIENTS[client], "struktr", any_store)
+    refused = 0
     for number, delivery_id in enumerate(_ids_for(client)):
         payload = {**testing.sample("struktr", "batch.progress"), "n": number}
         body, headers = testing.signed_delivery("struktr", SECRETS["struktr"], payload)
         headers["X-Struktr-Delivery"] = delivery_id
-        assert post(body, headers).body == {"status": "processed"}, delivery_id
-    assert len(recorder.events) == len(_ids_for(client))
+        reply = post(body, headers)
+        if refused_by_server(reply):
+            refused += 1
+            continue
+        assert reply.body == {"status": "processed"}, delivery_id
+    assert len(recorder.events) == len(_ids_for(client)) - refused
 
 
 # max_age: the signed body's own time bounds how old a delivery may be.
