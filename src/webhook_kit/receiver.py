@@ -43,7 +43,6 @@ with ``defer``: the queue did not accept it            503     no (Retry-After)
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import logging
@@ -58,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, cast, overl
 from typing_extensions import TypedDict, TypeVar, Unpack
 
 from ._headers import HeadersLike
+from ._lazy import LazyModule
 from ._on import On
 from .deadletters import DeadLetter, DeadLetterStore
 from .defer import QueuedDelivery, keep_headers, kept_header_names
@@ -85,7 +85,11 @@ from .providers import EventT, Provider, get
 from .signatures import Body, Now, Secret, _seconds
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .events import docextract, file_conversion, imggo, pulse, struktr
+else:
+    asyncio = LazyModule("asyncio")  # only the async paths need it: keep it off sync imports
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
