@@ -257,14 +257,17 @@ class _Models:
 class _EventTypes(Mapping[str, type[Any]]):
     """A provider's `event_types`, read from its event module once that is imported."""
 
-    __slots__ = ("_models",)
+    __slots__ = ("_loaded", "_models")
 
     def __init__(self, models: _Models) -> None:
         self._models = models
+        self._loaded: Mapping[str, type[Any]] | None = None
 
     @property
     def _types(self) -> Mapping[str, type[Any]]:
-        types: Mapping[str, type[Any]] = self._models.module.EVENT_TYPES
+        types = self._loaded
+        if types is None:
+            types = self._loaded = self._models.module.EVENT_TYPES
         return types
 
     def __getitem__(self, event_type: str) -> type[Any]:

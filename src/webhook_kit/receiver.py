@@ -127,6 +127,13 @@ _MAX_LOGGED_PATHS = 5
 
 # The lease expires on its own, and the provider's retry processes the delivery then.
 _RELEASE_FAILED = "could not release a failed delivery; it is retried once the lease expires"
+# `json.dumps(..., separators=(",", ":"))` without building an encoder per answer.
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+# The answers most deliveries get, encoded once.
+_COMMON_BODIES = tuple(
+    (body, _encode_json(body).encode())
+    for body in ({"status": "processed"}, {"status": "duplicate"}, {"status": "queued"})
+)
 # user:password@ in a URL inside a driver's message: never logged.
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
 
@@ -147,7 +154,11 @@ class Outcome:
 
     def content(self) -> bytes:
         """The JSON body as bytes."""
-        return json.dumps(self.body, separators=(",", ":")).encode()
+        body = self.body
+        for common, encoded in _COMMON_BODIES:  # most answers: skip the encoder
+            if body == common:
+                return encoded
+        return _encode_json(body).encode()
 
 
 class _Stop(Exception):  # control flow inside the pipeline, never escapes
@@ -841,7 +852,7 @@ class Receiver(On[EventT]):
 def _run(function: Callable[..., Awaitable[None] | None], *args: Any) -> None:
     """Call a handler or hook; run a coroutine it returns to completion on a private loop."""
     result = function(*args)
-    if inspect.isawaitable(result):
+    if result is not None and inspect.isawaitable(result):
         asyncio.run(_awaited(result))
 
 

@@ -25,9 +25,9 @@ import enum
 import hashlib
 import math
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from os import urandom
 from typing import NewType, Protocol
 
 from ..errors import LeaseLostError
@@ -75,6 +75,18 @@ _STORE_KEY = re.compile(rf"[a-z0-9][a-z0-9._-]{{0,39}}:[!-~]{{1,{MAX_ID_LENGTH}}
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
+_PROVIDERS_SEEN: set[str] = set()  # valid provider slugs already checked: a receiver has one
+
+
+def _provider_ok(provider: str) -> bool:
+    """Whether `provider` is a valid slug; remembered (up to 1,000 of them) when it is."""
+    if not _PROVIDER.match(provider):
+        return False
+    if len(_PROVIDERS_SEEN) < 1000:
+        _PROVIDERS_SEEN.add(provider)
+    return True
+
+
 def store_key(provider: str, delivery_id: str) -> StoreKey:
     """Return the key of one delivery, namespaced by its provider: ``"struktr:evt_123"``.
 
@@ -85,7 +97,7 @@ def store_key(provider: str, delivery_id: str) -> StoreKey:
     ``sha256:<hex digest of its UTF-8 bytes>``, the form body digests take: any id gives a key
     of bounded size that every backend accepts.
     """
-    if not _PROVIDER.match(provider):
+    if provider not in _PROVIDERS_SEEN and not _provider_ok(provider):
         raise ValueError(
             f"provider {provider!r} must be a lower-case slug of up to 40 characters (letters, "
             "digits, '.', '_', '-'), such as 'struktr' or 'pulse'"
@@ -178,8 +190,8 @@ class WouldBlock(Exception):
 
 
 def new_owner() -> str:
-    """A fresh, unguessable owner token (32 hex digits)."""
-    return secrets.token_hex(16)
+    """A fresh, unguessable owner token (32 hex digits): `secrets.token_hex(16)`, inlined."""
+    return urandom(16).hex()
 
 
 def check_key(key: str) -> StoreKey:
