@@ -1,7 +1,8 @@
 """Load test: hand-written receivers vs webhook-kit's adapters, under real servers, with wrk.
 
 Each target runs as a real server on 127.0.0.1 (gunicorn for Flask and Django, uvicorn for
-FastAPI; the apps are in `load_apps.py` and `load_django.py`) and takes the same bounded wrk run;
+FastAPI; the apps are in `load_apps.py` and `load_django.py`), started once; in each round every
+target in turn takes the same bounded wrk run, with deliveries signed afresh for the round;
 every request is a correctly signed struktr delivery (a Lua script walks a pre-signed list, and
 resends an earlier one now and then, as a provider retrying does). Afterwards the script plays the
 provider: it resends every delivery wrk sent, so any delivery lost in flight is processed, and then
@@ -225,7 +226,7 @@ def make_deliveries(count: int, run: str, directory: Path) -> tuple[list[tuple],
         deliveries.append((body, headers))
         fields = [f"{name}: {value}" for name, value in headers.items()]
         lines.append("\t".join([*fields, body.decode()]))
-    path = directory / "deliveries.txt"
+    path = directory / f"deliveries-{run}.txt"
     path.write_text("\n".join(lines) + "\n")
     return deliveries, path
 
@@ -311,33 +312,52 @@ def resend(url: str, deliveries: list[tuple], indexes: list[int]) -> None:
         raise SystemExit(f"the resend got {len(unexpected)} non-200 answers: {unexpected[:5]}")
 
 
-def measure(
-    target: Target, deliveries: list[tuple], script: Path, args: argparse.Namespace
-) -> Result:
-    """Load one target, then resend what it was sent and count the side effects."""
+@dataclass
+class Served:
+    """One target's running server, kept for every round, and where its side effects go."""
+
+    target: Target
+    process: subprocess.Popen[bytes]
+    url: str
+    counts_key: str
+    prefix: str
+
+
+def serve(target: Target, args: argparse.Namespace, directory: Path) -> Served:
+    """Start `target` once; every round then loads the same server, in turn with the others."""
     counts_key = f"webhook-kit:load:{uuid.uuid4().hex[:8]}"
     prefix = f"webhook-kit-load-{uuid.uuid4().hex[:8]}"
     env = {"LOAD_SECRET": SECRET, "LOAD_COUNTS": counts_key, "LOAD_PREFIX": prefix}
     env["LOAD_VARIANT"] = target.variant
-    with tempfile.TemporaryDirectory() as tmp:
-        env["LOAD_STORE"] = target.store or str(Path(tmp) / "load.sqlite3")
-        process, url = start_server(target, env, args.workers)
-        try:
-            rps, p50, p99, statuses, slices = run_wrk(url, script, args)
-            sent_indexes = sorted(
-                {(offset + i) % len(deliveries) for offset, sent in slices for i in range(sent)}
-            )
-            if target.dedupes and not args.short:  # the provider's retry of everything
-                resend(url, deliveries, sent_indexes)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    env["LOAD_STORE"] = target.store or str(directory / f"{prefix}.sqlite3")
+    process, url = start_server(target, env, args.workers)
+    return Served(target, process, url, counts_key, prefix)
+
+
+def stop(served: Served) -> None:
+    """Stop the server and delete what it left in Redis."""
+    served.process.terminate()
+    served.process.wait(timeout=30)
     with redis.Redis.from_url(REDIS_URL) as client:
-        counts = {k.decode(): int(v) for k, v in client.hgetall(counts_key).items()}
-        client.delete(counts_key)
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
+        client.delete(served.counts_key)
+        keys = list(client.scan_iter(match=f"{served.prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+
+
+def measure(
+    served: Served, deliveries: list[tuple], script: Path, args: argparse.Namespace
+) -> Result:
+    """Load one target with this round's deliveries, resend what it was sent, count effects."""
+    target = served.target
+    rps, p50, p99, statuses, slices = run_wrk(served.url, script, args)
+    sent_indexes = sorted(
+        {(offset + i) % len(deliveries) for offset, sent in slices for i in range(sent)}
+    )
+    if target.dedupes and not args.short:  # the provider's retry of everything
+        resend(served.url, deliveries, sent_indexes)
+    with redis.Redis.from_url(REDIS_URL) as client:
+        counts = {k.decode(): int(v) for k, v in client.hgetall(served.counts_key).items()}
     run = deliveries[0][1]["X-Struktr-Delivery"].rsplit("-", 1)[0]
     expected = {f"doc_{run}_{index}" for index in sent_indexes}
     lost = len(expected - set(counts)) if target.dedupes and not args.short else 0
@@ -377,18 +397,25 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian package 'wrk')", file=sys.stderr)
         return 2
-    run = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
-        deliveries, path = make_deliveries(args.deliveries, run, Path(tmp))
-        script = Path(tmp) / "load.lua"
-        per_thread = args.deliveries // args.threads
-        script.write_text(
-            LUA % {"path": path, "per_thread": per_thread, "duplicates": args.duplicates}
-        )
-        rounds = [
-            [measure(target, deliveries, script, args) for target in targets]
-            for _ in range(args.rounds)
-        ]
+        directory = Path(tmp)
+        servers: list[Served] = []
+        try:
+            for target in targets:
+                servers.append(serve(target, args, directory))
+            rounds = []
+            for _ in range(args.rounds):  # fresh deliveries per round, so none is a duplicate
+                run = uuid.uuid4().hex[:8]
+                deliveries, path = make_deliveries(args.deliveries, run, directory)
+                script = directory / f"load-{run}.lua"
+                per_thread = args.deliveries // args.threads
+                script.write_text(
+                    LUA % {"path": path, "per_thread": per_thread, "duplicates": args.duplicates}
+                )
+                rounds.append([measure(served, deliveries, script, args) for served in servers])
+        finally:
+            for served in servers:
+                stop(served)
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.workers} worker "
         f"processes (gunicorn sync, uvicorn), signed struktr deliveries, {args.duplicates:.0%} "

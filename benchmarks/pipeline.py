@@ -20,6 +20,11 @@ off (no handler configured), the same no-op handler; each side also encodes its 
 Rows run in interleaved rounds (``--rounds``), each on its own fresh deliveries; each row keeps
 its best round, and the ratio is to the hand-written row of its store. The targets are 1.5 for
 the MemoryStore row and 1.10 for the RedisStore row.
+
+``--instructions`` also counts, with ``valgrind --tool=callgrind`` (Debian package ``valgrind``),
+the instructions each row executes per delivery in this process (for the Redis rows: the
+client's side only, not the server's). Unlike time, the count does not depend on what else runs
+on the machine.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ import hmac
 import itertools
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -130,6 +138,69 @@ def ours(store: Any) -> Row:
     return run
 
 
+def _nothing(batch: list[Delivery]) -> None:
+    """The row that only makes its deliveries, whose cost the others subtract."""
+    del batch
+
+
+def _rows() -> dict[str, Callable[[], Row]]:
+    """Each row by a short name, for one row per process under valgrind."""
+    from webhook_kit.idempotency.redis import RedisStore
+
+    return {
+        "none": lambda: _nothing,
+        "hand-dict": handwritten_dict,
+        "ours-memory": lambda: ours(MemoryStore()),
+        "hand-redis": lambda: handwritten_redis(redis.Redis.from_url(REDIS_URL)),
+        "ours-redis": lambda: ours(RedisStore(REDIS_URL, prefix="bench-pipeline")),
+    }
+
+
+def _run_one(name: str, count: int) -> None:
+    """Warm one row up, then run it on `count` fresh deliveries (made first, then handled)."""
+    row = _rows()[name]()
+    row(deliveries(20))
+    row(deliveries(count))
+
+
+def _instructions(name: str, count: int) -> int:
+    result = subprocess.run(  # noqa: S603 - our own command line
+        [
+            shutil.which("valgrind") or "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            "-m",
+            "benchmarks.pipeline",
+            "--one",
+            name,
+            "--count",
+            str(count),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    match = re.search(r"Collected : (\d+)", result.stderr)
+    if match is None:
+        raise SystemExit(f"unexpected valgrind output:\n{result.stderr}")
+    return int(match.group(1))
+
+
+def count_instructions(groups: list[str], count: int) -> None:
+    """Print each row's instructions per delivery, the making of the deliveries subtracted."""
+    base = _instructions("none", count)
+    print(f"\nInstructions per delivery (callgrind, {count} deliveries, client side):")
+    for group in groups:
+        hand, mine = (
+            ("hand-dict", "ours-memory") if group == "memory" else ("hand-redis", "ours-redis")
+        )
+        floor = (_instructions(hand, count) - base) / count
+        ours_ = (_instructions(mine, count) - base) / count
+        print(f"{hand:12} {floor:10,.0f}  1.00")
+        print(f"{mine:12} {ours_:10,.0f}  {ours_ / floor:4.2f}")
+
+
 def timed(row: Row, batch: list[Delivery]) -> float:
     """Microseconds per delivery for one batch."""
     started = time.perf_counter()
@@ -143,7 +214,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--memory-batch", type=int, default=3000)
     parser.add_argument("--redis-batch", type=int, default=600)
+    parser.add_argument("--instructions", action="store_true", help="count them with valgrind")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # one row, in a valgrind child
+    parser.add_argument("--count", type=int, default=500, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one:
+        _run_one(args.one, args.count)
+        return 0
+    return _compare(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Time the rows side by side and print the table (and the instruction counts if asked)."""
     groups: list[tuple[str, int, list[tuple[str, Row]]]] = []
     if args.rows in ("all", "memory"):
         groups.append(
@@ -195,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             target = f"<= {targets[group]:.2f}" if index else ""
             verdict = ("met" if ratio <= targets[group] else "NOT met") if index else ""
             print(f"{name:46} {best[name]:8.1f} {ratio:6.2f}  {target} {verdict}")
+    if args.instructions:
+        count_instructions([group for group, _, _ in groups], args.count)
     if client is not None:
         keys = list(client.scan_iter(match="bench-pipeline*", count=1000))
         for start in range(0, len(keys), 1000):
