@@ -274,7 +274,7 @@ class _EventTypes(Mapping[str, type[Any]]):
         return self._types[event_type]
 
     def get(self, event_type: str, default: Any = None) -> Any:
-        return self._types.get(event_type, default)
+        return (self._loaded or self._types).get(event_type, default)  # one call once loaded
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._types)
