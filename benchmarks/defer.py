@@ -1,23 +1,27 @@
-"""Time to acknowledge: deferred to Celery vs inline, for a handler that sleeps 200 ms.
+"""Time to acknowledge: deferred to Celery, RQ or Dramatiq vs inline, for a handler of 200 ms.
 
 Run with ``.venv/bin/python -m benchmarks.defer`` (about a minute; needs the Redis of
-``tests/conftest.py``, override with ``WEBHOOK_KIT_REDIS_URL``; ``--broker redis rabbitmq``
-adds RabbitMQ, ``WEBHOOK_KIT_RABBITMQ_URL``). It starts the example Flask app
-(``examples/deferred_app.py``) under gunicorn on loopback, deployed as on a 2-core machine: 4
-worker processes of 8 threads (``--workers``, ``--threads``). Two processes per core keep both
-cores busy while one process waits for its GIL; the threads cover the waits on the broker (and,
+``tests/conftest.py``, override with ``WEBHOOK_KIT_REDIS_URL``; ``--broker redis rabbitmq`` adds
+RabbitMQ, ``WEBHOOK_KIT_RABBITMQ_URL``; ``--queue celery rq dramatiq`` chooses the queue libraries,
+Celery alone by default, each on every broker it supports: RQ on Redis only). It starts the example
+Flask app (``examples/deferred_app.py``) under gunicorn on loopback, deployed as on a 2-core
+machine: 4 worker processes of 8 threads (``--workers``, ``--threads``). Two processes per core keep
+both cores busy while one process waits for its GIL; the threads cover the waits on the broker (and,
 inline, the 200 ms handler: 32 threads serve 16 clients without queueing). One server per mode:
-inline, then deferred on each broker. Against each, for every ``--concurrency`` level, as many
-client threads as the level, each on its own keep-alive connection, send signed struktr
-deliveries back to back, until ``--requests`` in all or ``--seconds``, whichever comes first,
-and the p50 and p99 of the time from sending a request to reading its answer are printed, with
-the ratio of deferred to inline.
+inline, then deferred on each queue and broker. Against each, for every ``--concurrency`` level, as
+many client threads as the level, each on its own keep-alive connection, send signed struktr
+deliveries back to back, until ``--requests`` in all or ``--seconds``, whichever comes first, and
+the p50 and p99 of the time from sending a request to reading its answer are printed, with the ratio
+of deferred to inline.
 
 - inline: the receiver runs the handler in the request, so the answer waits for it;
-- defer: the receiver publishes to Celery and answers 202 once the broker accepted it (on
-  RabbitMQ with publisher confirms). No worker runs: the queue is deleted afterwards.
+- defer: the receiver publishes to the queue (`CeleryDefer`, `RQDefer`, `DramatiqDefer`) and
+  answers 202 once the broker accepted it (on RabbitMQ with publisher confirms). No worker runs:
+  the queue is deleted afterwards.
 
-The target is a deferred p99 under 20 ms.
+Each level also prints the throughput (acknowledgements per second): a queue saturates where more
+clients no longer bring more throughput, only longer waits. The target is a deferred p99 under
+20 ms at 4 clients, on every queue and broker.
 """
 
 from __future__ import annotations
@@ -48,11 +52,14 @@ from kombu import Exchange, Queue
 from webhook_kit import SQLiteStore, testing
 from webhook_kit.celery import CeleryDefer
 from webhook_kit.deadletters import SQLiteDeadLetters
+from webhook_kit.receiver import Defer
 
 BROKERS = {
     "redis": os.environ.get("WEBHOOK_KIT_REDIS_URL", "redis://127.0.0.1:6379/0"),
     "rabbitmq": os.environ.get("WEBHOOK_KIT_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//"),
 }
+#: The queue libraries, with the brokers each runs on.
+QUEUES = {"celery": ["redis", "rabbitmq"], "rq": ["redis"], "dramatiq": ["redis", "rabbitmq"]}
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/webhooks/struktr"
 
@@ -79,17 +86,47 @@ def _celery(broker: str, queue: str) -> Celery:
     return celery
 
 
+def _pika_url(url: str) -> str:
+    """kombu's ``amqp://...//`` (vhost ``/``) as pika spells it, ``/%2F``."""
+    return url[:-2] + "/%2F" if url.endswith("//") else url
+
+
+def _defer(kind: str, broker: str, queue: str, dead_letters: SQLiteDeadLetters) -> Defer:
+    """The `Defer` of queue library `kind` on `broker`, on `queue`."""
+    if kind == "celery":
+        return CeleryDefer(_celery(broker, queue), dead_letters=dead_letters)
+    if kind == "rq":
+        from rq import Queue as RQQueue
+        from rq.serializers import JSONSerializer
+
+        from webhook_kit.rq import RQDefer
+
+        connection = redis.Redis.from_url(BROKERS[broker])
+        rq_queue = RQQueue(queue, connection=connection, serializer=JSONSerializer)
+        return RQDefer(rq_queue, dead_letters=dead_letters)
+    from webhook_kit.dramatiq import DramatiqDefer
+
+    if broker == "redis":
+        from dramatiq.brokers.redis import RedisBroker
+
+        dramatiq_broker: object = RedisBroker(url=BROKERS[broker], namespace=queue)
+    else:
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        dramatiq_broker = RabbitmqBroker(url=_pika_url(BROKERS[broker]), confirm_delivery=True)
+    return DramatiqDefer(dramatiq_broker, queue=queue, dead_letters=dead_letters)  # type: ignore[arg-type]
+
+
 def create() -> flask.Flask:
     """The app gunicorn serves, configured by the environment the benchmark sets."""
     folder = Path(os.environ["BENCH_DIR"])
     store = SQLiteStore(folder / "idempotency.sqlite3")
     defer = None
-    broker = os.environ["BENCH_BROKER"]
-    if broker != "inline":
-        defer = CeleryDefer(
-            _celery(broker, os.environ["BENCH_QUEUE"]),
-            dead_letters=SQLiteDeadLetters(folder / "dead.sqlite3"),
-        )
+    mode = os.environ["BENCH_MODE"]
+    if mode != "inline":
+        kind, broker = mode.split("/")
+        dead_letters = SQLiteDeadLetters(folder / "dead.sqlite3")
+        defer = _defer(kind, broker, os.environ["BENCH_QUEUE"], dead_letters)
     return make_app(make_receivers(defer, store, handle=slow_handler))
 
 
@@ -100,11 +137,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(broker: str, args: argparse.Namespace) -> Iterator[int]:
-    """Gunicorn serving `create()` for `broker` ("inline": no defer) on a free port."""
+def server(mode: str, args: argparse.Namespace) -> Iterator[int]:
+    """Gunicorn serving `create()` for `mode` (``queue/broker``; "inline": no defer)."""
     port, queue = _free_port(), f"wk-bench-{uuid.uuid4().hex[:12]}"
     with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "BENCH_BROKER": broker, "BENCH_DIR": folder, "BENCH_QUEUE": queue}
+        env = {**os.environ, "BENCH_MODE": mode, "BENCH_DIR": folder, "BENCH_QUEUE": queue}
         process = subprocess.Popen(  # noqa: S603 - our own command line
             [
                 sys.executable,
@@ -122,16 +159,30 @@ def server(broker: str, args: argparse.Namespace) -> Iterator[int]:
         finally:
             process.terminate()
             process.wait(timeout=20)
-            _drop_queue(broker, queue)
+            _drop_queue(mode, queue)
 
 
-def _drop_queue(broker: str, queue: str) -> None:
+def _drop_queue(mode: str, queue: str) -> None:
     """Delete what the run queued: no worker ever runs it."""
+    kind, _, broker = mode.partition("/")
     if broker == "redis":
         client = redis.Redis.from_url(BROKERS[broker])
-        for key in client.scan_iter(f"{queue}:*"):
+        for key in client.scan_iter(f"{queue}:*"):  # Celery's and Dramatiq's prefix
             client.delete(key)
+        if kind == "rq":
+            for job in client.lrange(f"rq:queue:{queue}", 0, -1):
+                client.delete(f"rq:job:{job.decode()}")
+            for key in client.scan_iter(f"rq:*:{queue}"):
+                client.delete(key)
+            client.srem("rq:queues", f"rq:queue:{queue}")
         client.close()
+    elif kind == "dramatiq":
+        import pika
+
+        connection = pika.BlockingConnection(pika.URLParameters(_pika_url(BROKERS[broker])))
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            connection.channel().queue_delete(name)
+        connection.close()
     elif broker == "rabbitmq":
         celery = _celery(broker, queue)
         with celery.connection_for_write() as connection:
@@ -165,8 +216,9 @@ def signed(count: int) -> list[Delivery]:
     return deliveries
 
 
-def load(port: int, concurrency: int, requests: int, seconds: float) -> list[float]:
-    """`concurrency` clients sending back to back; each answer's latency in ms."""
+def load(port: int, concurrency: int, requests: int, seconds: float) -> tuple[list[float], float]:
+    """`concurrency` clients sending back to back; each answer's latency in ms, and the
+    seconds the measured part took."""
     deliveries = iter(signed(requests + 3 * concurrency))
     lock = threading.Lock()
     latencies: list[float] = []
@@ -194,10 +246,11 @@ def load(port: int, concurrency: int, requests: int, seconds: float) -> list[flo
         finally:
             connection.close()
 
+    began = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         for future in [pool.submit(client) for _ in range(concurrency)]:
             future.result()
-    return latencies
+    return latencies, time.perf_counter() - began
 
 
 def _post(connection: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> None:
@@ -217,11 +270,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="at most, per level")
     parser.add_argument("--seconds", type=float, default=8.0, help="at most, per level")
     parser.add_argument("--broker", nargs="+", choices=sorted(BROKERS), default=["redis"])
+    parser.add_argument("--queue", nargs="+", choices=sorted(QUEUES), default=["celery"])
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
     args = parser.parse_args()
-    modes = ["inline", *args.broker]
-    results: dict[tuple[str, int], list[float]] = {}
+    deferred = [
+        f"{kind}/{broker}"
+        for kind in args.queue
+        for broker in args.broker
+        if broker in QUEUES[kind]
+    ]
+    modes = ["inline", *deferred]
+    results: dict[tuple[str, int], tuple[list[float], float]] = {}
     for mode in modes:
         with server(mode, args) as port:
             load(port, 2 * args.workers, 0, 0)  # warm up every server process
@@ -229,23 +289,21 @@ def main() -> None:
                 results[mode, concurrency] = load(port, concurrency, args.requests, args.seconds)
     print(
         f"gunicorn gthread, {args.workers} processes x {args.threads} threads; handler sleeps "
-        f"200 ms; at most {args.requests} deliveries or {args.seconds:g} s per level; ms"
+        f"200 ms; at most {args.requests} deliveries or {args.seconds:g} s per level; ms, and "
+        "acknowledgements per second"
     )
-    header = ["clients", "n", "inline p50", "inline p99"]
-    for broker in args.broker:
-        header += [f"defer {broker} p50", "p99", "p50 ratio", "p99 ratio"]
+    header = ["mode", "clients", "n", "p50", "p99", "per s", "p50 ratio", "p99 ratio"]
     print("| " + " | ".join(header) + " |")
-    print("| " + " | ".join(["---:"] * len(header)) + " |")
-    for concurrency in args.concurrency:
-        inline = results["inline", concurrency]
-        base50, base99 = percentile(inline, 50), percentile(inline, 99)
-        sizes = "/".join(str(len(results[mode, concurrency])) for mode in modes)
-        row = [str(concurrency), sizes, f"{base50:.1f}", f"{base99:.1f}"]
-        for broker in args.broker:
-            deferred = results[broker, concurrency]
-            p50, p99 = percentile(deferred, 50), percentile(deferred, 99)
-            row += [f"{p50:.1f}", f"{p99:.1f}", f"{p50 / base50:.3f}", f"{p99 / base99:.3f}"]
-        print("| " + " | ".join(row) + " |")
+    print("| --- | " + " | ".join(["---:"] * (len(header) - 1)) + " |")
+    for mode in modes:
+        for concurrency in args.concurrency:
+            inline = results["inline", concurrency][0]
+            base50, base99 = percentile(inline, 50), percentile(inline, 99)
+            latencies, seconds = results[mode, concurrency]
+            p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+            row = [mode, str(concurrency), str(len(latencies)), f"{p50:.1f}", f"{p99:.1f}"]
+            row += [f"{len(latencies) / seconds:.0f}", f"{p50 / base50:.3f}", f"{p99 / base99:.3f}"]
+            print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

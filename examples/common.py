@@ -1,7 +1,8 @@
 """What the example apps share: secrets, the store, and handlers with a visible effect.
 
-Every example receives all five providers at ``/webhooks/<provider>``. Configuration comes from
-the environment:
+Every example receives all five providers at ``/webhooks/<provider>`` with one secret each, and
+at ``/webhooks/<provider>/<tenant>`` with each tenant's own secret, looked up in a table
+(`make_tenant_receivers`). Configuration comes from the environment:
 
 - ``<PROVIDER>_WEBHOOK_SECRET`` (``STRUKTR_WEBHOOK_SECRET``, ``PULSE_WEBHOOK_SECRET``, ...): each
   provider's secret. Unset ones fall back to an obviously fake development value, with a warning.
@@ -15,6 +16,11 @@ the environment:
   ``events.sqlite3``), so you (and the end-to-end tests) can see what was processed.
 
 - ``WEBHOOK_KIT_LEASE``: seconds a delivery stays claimed while its handler runs (default 60).
+- ``WEBHOOK_KIT_TENANTS_DB``: the SQLite file whose ``tenant_secrets`` table holds each tenant's
+  secret per provider (default ``tenants.sqlite3``): add a row (`add_tenant`), and
+  ``/webhooks/<provider>/<tenant>`` accepts that tenant's deliveries at once (an unknown tenant
+  is remembered as unknown for 5 seconds); a changed secret is read again within
+  ``WEBHOOK_KIT_TENANT_TTL`` seconds (default 60).
 
 A handler fails on purpose, once, for a payload carrying ``"fail_once": "<token>"``, and hangs for
 a minute, once, for ``"hang_once": "<token>"``: the end-to-end tests use them to show that a failed
@@ -29,6 +35,7 @@ import sqlite3
 import threading
 import time
 from contextlib import closing
+from functools import partial
 from typing import Any
 
 from webhook_kit import (
@@ -36,16 +43,20 @@ from webhook_kit import (
     IdempotencyStore,
     Receiver,
     SQLiteStore,
+    TenantSecrets,
     UnknownEvent,
+    current_tenant,
     providers,
 )
 from webhook_kit.idempotency import DEFAULT_LEASE, DEFAULT_PREFIX
 
 __all__ = [
     "DEV_SECRETS",
+    "add_tenant",
     "make_async_store",
     "make_receivers",
     "make_store",
+    "make_tenant_receivers",
     "record",
     "store_prefix",
 ]
@@ -151,21 +162,76 @@ def make_receivers(
     Without a `store`, `make_store` picks one from the environment.
     """
     store = store if store is not None else make_store()
-    lease = float(os.environ.get("WEBHOOK_KIT_LEASE", DEFAULT_LEASE))
     receivers = {}
-    for name, provider in providers.PROVIDERS.items():
+    for name in providers.PROVIDERS:
         variable = f"{name.upper()}_WEBHOOK_SECRET"
         secret = os.environ.get(variable)
         if not secret:
             logger.warning("%s is not set: using a development secret", variable)
             secret = DEV_SECRETS[name]
-        receiver = Receiver(provider, secret=secret, store=store, lease=lease)
-
-        def handle(event: Any, name: str = name) -> None:
-            record(name, event)
-
-        for event_type in provider.event_types:
-            receiver.on(event_type)(handle)
-        receiver.on_unknown(handle)
-        receivers[name] = receiver
+        receivers[name] = _recording(Receiver(name, secret=secret, store=store, lease=_lease()))
     return receivers
+
+
+def make_tenant_receivers(
+    store: IdempotencyStore | AsyncIdempotencyStore | None = None,
+) -> dict[str, Receiver]:
+    """One receiver per provider whose secrets are per tenant, from ``WEBHOOK_KIT_TENANTS_DB``.
+
+    The adapters route them at ``/webhooks/<provider>/<tenant>``; their events are recorded
+    under ``<provider>/<tenant>``. Without a `store`, `make_store` picks one.
+    """
+    store = store if store is not None else make_store()
+    ttl = float(os.environ.get("WEBHOOK_KIT_TENANT_TTL", "60"))
+    receivers = {}
+    for name in providers.PROVIDERS:
+        secrets = TenantSecrets(partial(_tenant_secret, name), ttl=ttl)
+        receivers[name] = _recording(Receiver(name, secret=secrets, store=store, lease=_lease()))
+    return receivers
+
+
+def add_tenant(tenant: str, provider: str, secret: str) -> None:
+    """Store `tenant`'s `secret` for `provider` (replacing the one it had)."""
+    with closing(_tenants_db()) as connection:
+        connection.execute(
+            "INSERT OR REPLACE INTO tenant_secrets VALUES (?, ?, ?)", (tenant, provider, secret)
+        )
+
+
+def _tenants_db() -> sqlite3.Connection:
+    path = os.environ.get("WEBHOOK_KIT_TENANTS_DB", "tenants.sqlite3")
+    connection = sqlite3.connect(path, timeout=5, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS tenant_secrets (tenant TEXT NOT NULL, provider TEXT NOT NULL, "
+        "secret TEXT NOT NULL, PRIMARY KEY (tenant, provider))"
+    )
+    return connection
+
+
+def _tenant_secret(provider: str, tenant: str) -> str | None:
+    """The lookup of `provider`'s `TenantSecrets`: the tenant's secret, or None if unknown."""
+    with closing(_tenants_db()) as connection:
+        row = connection.execute(
+            "SELECT secret FROM tenant_secrets WHERE tenant = ? AND provider = ?",
+            (tenant, provider),
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _lease() -> float:
+    return float(os.environ.get("WEBHOOK_KIT_LEASE", DEFAULT_LEASE))
+
+
+def _recording(receiver: Receiver) -> Receiver:
+    """`receiver`, recording every event under its provider (and tenant, if it has tenants)."""
+    name = receiver.provider.name
+
+    def handle(event: Any) -> None:
+        tenant = current_tenant()
+        record(name if tenant is None else f"{name}/{tenant}", event)
+
+    for event_type in receiver.provider.event_types:
+        receiver.on(event_type)(handle)
+    receiver.on_unknown(handle)
+    return receiver

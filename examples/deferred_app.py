@@ -37,6 +37,7 @@ from webhook_kit import IdempotencyStore, Receiver, providers, replay
 from webhook_kit.celery import CeleryDefer
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.flask import webhook_blueprint
+from webhook_kit.receiver import Defer
 
 __all__ = ["make_app", "make_celery", "make_receivers", "replay"]
 
@@ -66,7 +67,7 @@ def make_celery(broker_url: str, *, queue: str = "webhooks") -> Celery:
 
 
 def make_receivers(
-    defer: CeleryDefer | None,
+    defer: Defer | None,
     store: IdempotencyStore,
     *,
     handle: Handle = record,

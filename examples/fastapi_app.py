@@ -1,4 +1,4 @@
-"""Receive all five providers with FastAPI, at ``POST /webhooks/<provider>``.
+"""Receive all five providers with FastAPI, at ``POST /webhooks/<provider>[/<tenant>]``.
 
 Run it from the repository root::
 
@@ -26,9 +26,9 @@ from fastapi import FastAPI
 from webhook_kit.fastapi import webhook_openapi, webhook_router
 
 if __package__:  # uvicorn examples.fastapi_app:app, from the repository root
-    from .common import make_async_store, make_receivers
+    from .common import make_async_store, make_receivers, make_tenant_receivers
 else:  # python examples/fastapi_app.py, or uvicorn --app-dir examples fastapi_app:app
-    from common import make_async_store, make_receivers
+    from common import make_async_store, make_receivers, make_tenant_receivers
 
 logging.basicConfig(
     level=logging.INFO,
@@ -51,6 +51,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(title="webhook-kit example", lifespan=lifespan)
 app.include_router(webhook_router(make_receivers(store)))
+app.include_router(webhook_router(make_tenant_receivers(store)))  # /webhooks/<provider>/<tenant>
 webhook_openapi(app)
 
 if __name__ == "__main__":

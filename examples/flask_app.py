@@ -1,4 +1,4 @@
-"""Receive all five providers with Flask, at ``POST /webhooks/<provider>``.
+"""Receive all five providers with Flask, at ``POST /webhooks/<provider>[/<tenant>]``.
 
 Run it from the repository root::
 
@@ -20,9 +20,9 @@ from flask import Flask
 from webhook_kit.flask import webhook_blueprint
 
 if __package__:  # gunicorn examples.flask_app:app, from the repository root
-    from .common import make_receivers
+    from .common import make_receivers, make_store, make_tenant_receivers
 else:  # python examples/flask_app.py, or gunicorn --chdir examples flask_app:app
-    from common import make_receivers
+    from common import make_receivers, make_store, make_tenant_receivers
 
 logging.basicConfig(
     level=logging.INFO,
@@ -31,10 +31,15 @@ logging.basicConfig(
 
 
 def create_app() -> Flask:
-    """A Flask app with one route per provider: ``/webhooks/struktr``, ``/webhooks/pulse``, ..."""
+    """A Flask app with one route per provider: ``/webhooks/struktr``, ``/webhooks/pulse``, ...
+
+    and one per provider for its tenants: ``/webhooks/struktr/<tenant>``, ...
+    """
     app = Flask(__name__)
     # Sync workers, sync store: RedisStore, SQLiteStore or SQLStore (never an async one).
-    app.register_blueprint(webhook_blueprint(make_receivers()))
+    store = make_store()
+    app.register_blueprint(webhook_blueprint(make_receivers(store)))
+    app.register_blueprint(webhook_blueprint(make_tenant_receivers(store), name="tenant_webhooks"))
     return app
 
 

@@ -31,12 +31,37 @@ USE_TZ = True
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 ROOT_URLCONF = "tests.django_settings"  # each client overrides it with its own patterns
 urlpatterns: list[Any] = []
-INSTALLED_APPS = ["webhook_kit.django"]
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "webhook_kit.django",
+]
 # CSRF checks on, as in a real project: the webhook views must be exempt.
 MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
 ]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+# Every database gets only the webhook_kit tables, except the one an admin test routes to.
+DATABASE_ROUTERS = ["tests.django_settings.Router"]
 DATABASES: dict[str, dict[str, Any]] = {}  # filled by `setup()` from DSN
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING_CONFIG = None  # leave logging to pytest
@@ -137,6 +162,27 @@ def open_django_store(location: str, name: str, prefix: str) -> Any:
     """A `DjangoStore` on alias `name`, registering the alias first in a fresh process."""
     add_database(name, store_database(location, name))
     return DjangoStore(using=name, prefix=prefix)
+
+
+class Router:
+    """Sends every query to `Router.alias` while a test sets it (the admin tests' own database),
+    and lets Django's own apps (auth, admin, sessions) be migrated there only."""
+
+    alias: str | None = None
+
+    def db_for_read(self, model: Any, **hints: Any) -> str | None:
+        return Router.alias
+
+    def db_for_write(self, model: Any, **hints: Any) -> str | None:
+        return Router.alias
+
+    def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool:
+        return app_label == "webhook_kit" or db == Router.alias
+
+
+def migrate_all(alias: str) -> None:
+    """Create every installed app's tables in `alias` (routed to it meanwhile)."""
+    call_command("migrate", database=alias, verbosity=0)
 
 
 class URLConf:

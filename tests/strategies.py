@@ -47,3 +47,10 @@ distinct_keys = st.lists(st.binary(min_size=16, max_size=64), min_size=1, max_si
 key_ids = st.text(
     alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64
 )
+
+#: Tenant ids as `TenantSecrets` takes them: 1 to 64 letters, digits, '.', '_' or '-'.
+tenant_ids = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+    min_size=1,
+    max_size=64,
+)

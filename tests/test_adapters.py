@@ -9,27 +9,37 @@ app reads is observable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
+import logging
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
 import flask
 import httpx
 import pytest
+from aiohttp import web
 from fastapi import Depends, FastAPI, Request
+from litestar import Litestar
+from starlette.applications import Starlette
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from tests.clients.fastapi import request as fastapi_request
 from tests.receiving import CLIENTS, SECRETS
-from webhook_kit import MemoryStore, Receiver, providers, testing
+from webhook_kit import MemoryStore, Receiver, TenantSecrets, providers, testing
+from webhook_kit.aiohttp import webhook_routes as webhook_routes_aiohttp
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.deadletters.sql import SQLDeadLetters
 from webhook_kit.fastapi import openapi_request_body, verified_event, webhook_router
 from webhook_kit.flask import webhook_blueprint, webhook_view
 from webhook_kit.idempotency import AsyncThreadedStore
+from webhook_kit.litestar import webhook_handlers
+from webhook_kit.litestar import webhook_router as webhook_router_litestar
+from webhook_kit.starlette import webhook_app, webhook_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 4096
@@ -87,6 +97,16 @@ def test_raw_body_that_reserialises_differently_verifies(
     assert (reply.status, reply.body) == (200, {"status": "processed"})
     [event] = seen
     assert event.model_extra["note"] == note
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"])
+def test_every_method_but_post_is_answered_405_by_the_receiver(client: str, method: str) -> None:
+    """No framework answers a method itself (Litestar's automatic OPTIONS included): JSON 405."""
+    receiver = Receiver("struktr", secret=SECRETS["struktr"], store=MemoryStore())
+    reply = CLIENTS[client](receiver)(b"", {}, method)
+    assert (reply.status, reply.headers.get("allow")) == (405, "POST")
+    assert reply.body["error"] == "method_not_allowed"
 
 
 # Streamed (chunked) and declared sizes, through each adapter's server interface
@@ -148,13 +168,10 @@ def flask_send(
     return Sent(int(status.split()[0]), json.loads(content), stream.reads)
 
 
-def fastapi_send(
-    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+def asgi_send(
+    app: Any, path: str, chunks: list[bytes], headers: Mapping[str, str], length: int | None
 ) -> Sent:
-    """The FastAPI router, called as uvicorn calls it (chunked: no content-length header)."""
-    app = FastAPI()
-    app.include_router(webhook_router(receiver))
-    path = f"/webhooks/{receiver.provider.name}"
+    """Call an ASGI `app` as uvicorn calls it (chunked: no content-length header)."""
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     if length is None:
         raw_headers.append((b"transfer-encoding", b"chunked"))
@@ -194,7 +211,100 @@ def fastapi_send(
     return Sent(start["status"], json.loads(content), reads)
 
 
-RAW: dict[str, RawSend] = {"flask": flask_send, "fastapi": fastapi_send}
+def fastapi_send(
+    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+) -> Sent:
+    """The FastAPI router, called as uvicorn calls it."""
+    app = FastAPI()
+    app.include_router(webhook_router(receiver))
+    return asgi_send(app, f"/webhooks/{receiver.provider.name}", chunks, headers, length)
+
+
+def starlette_send(
+    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+) -> Sent:
+    """The Starlette routes, called as uvicorn calls them."""
+    app = Starlette(routes=webhook_routes(receiver))
+    return asgi_send(app, f"/webhooks/{receiver.provider.name}", chunks, headers, length)
+
+
+def litestar_send(
+    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+) -> Sent:
+    """The Litestar router, called as uvicorn calls it."""
+    app = Litestar([webhook_router_litestar(receiver)], logging_config=None)
+    return asgi_send(app, f"/webhooks/{receiver.provider.name}", chunks, headers, length)
+
+
+@contextlib.asynccontextmanager
+async def aiohttp_served(app: web.Application) -> AsyncIterator[int]:
+    """`app` under aiohttp's own server on a free loopback port, set up as `web.run_app` does
+    (a handler whose sender hung up runs on, rather than being cancelled); yields the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+def aiohttp_send(
+    receiver: Receiver, chunks: list[bytes], headers: Mapping[str, str], length: int | None
+) -> Sent:
+    """The aiohttp routes under aiohttp's own server, fed over a raw loopback socket.
+
+    The chunks go out one at a time (chunked framing without `length`); once the bytes declared
+    or sent pass the receiver's limit, the client waits for the answer before sending more, so
+    `reads` counts the chunks the server had to receive before it answered.
+    """
+    limit = receiver.max_body_size
+
+    async def run() -> Sent:
+        app = web.Application()
+        app.add_routes(webhook_routes_aiohttp(receiver))
+        async with aiohttp_served(app) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            framing = (
+                "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
+            )
+            head = [f"POST /webhooks/{receiver.provider.name} HTTP/1.1", "Host: 127.0.0.1"]
+            head += [f"{name}: {value}" for name, value in headers.items()]
+            writer.write(("\r\n".join([*head, framing]) + "\r\n\r\n").encode())
+            answer = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
+            reads = sent = 0
+            waited = False  # a server reading on past the limit is waited for once, not per chunk
+            for chunk in chunks:
+                if max(sent, length or 0) > limit and not waited:
+                    waited = True
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(answer), timeout=10)
+                if answer.done():
+                    break
+                writer.write(chunk if length is not None else b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await writer.drain()
+                reads, sent = reads + 1, sent + len(chunk)
+            else:
+                if length is None:
+                    writer.write(b"0\r\n\r\n")
+            status_line, *lines = (await answer).decode("latin-1").split("\r\n")
+            fields = dict(line.lower().split(": ", 1) for line in lines if line)
+            content = await reader.readexactly(int(fields["content-length"]))
+            writer.close()
+            await writer.wait_closed()  # else the server lingers, reading the body it refused
+            return Sent(int(status_line.split()[1]), json.loads(content), reads)
+
+    return asyncio.run(run())
+
+
+RAW: dict[str, RawSend] = {
+    "flask": flask_send,
+    "fastapi": fastapi_send,
+    "starlette": starlette_send,
+    "aiohttp": aiohttp_send,
+    "litestar": litestar_send,
+}
 
 
 @pytest.fixture(params=list(RAW))
@@ -269,7 +379,13 @@ else:
 
 @pytest.mark.parametrize(
     ("module", "framework", "extra"),
-    [("flask", "flask", "flask"), ("fastapi", "fastapi", "fastapi")],
+    [
+        ("flask", "flask", "flask"),
+        ("fastapi", "fastapi", "fastapi"),
+        ("starlette", "starlette", "starlette"),
+        ("aiohttp", "aiohttp", "aiohttp"),
+        ("litestar", "litestar", "litestar"),
+    ],
 )
 def test_missing_framework_names_the_extra(module: str, framework: str, extra: str) -> None:
     """Importing an adapter without its framework raises ImportError naming the extra."""
@@ -534,3 +650,194 @@ def test_flask_refuses_an_async_store() -> None:
         webhook_view(receiver)
     with pytest.raises(TypeError, match="async store"):
         webhook_blueprint({"struktr": receiver})
+
+
+def test_verified_event_reads_the_tenant_from_the_path() -> None:
+    """`verified_event` of a tenant receiver verifies with the keys of the route's ``{tenant}``."""
+    keys = {"acme": "acme-imggo-secret", "beta": "beta-imggo-secret"}
+    receiver = Receiver("imggo", secret=TenantSecrets(keys.get))
+    app = FastAPI()
+    dependency = Depends(verified_event(receiver))
+
+    @app.post("/hooks/imggo/{tenant}")
+    async def hook(event: Any = dependency) -> dict[str, str]:
+        return {"job": event.job_id}
+
+    body, headers = testing.signed_delivery("imggo", keys["acme"], "job.completed")
+    accepted = fastapi_request(app, "POST", "/hooks/imggo/acme", content=body, headers=headers)
+    assert (accepted.status_code, accepted.json()) == (200, {"job": json.loads(body)["job_id"]})
+    refused = fastapi_request(app, "POST", "/hooks/imggo/beta", content=body, headers=headers)
+    assert (refused.status_code, refused.json()["detail"]["error"]) == (401, "signature_mismatch")
+
+
+# Starlette: route names, and the plain ASGI app's other connection types
+
+
+def test_starlette_url_for_finds_each_receiver() -> None:
+    """`url_path_for("<name>.<segment>")` gives each receiver's path (a tenant's too)."""
+    struktr = Receiver("struktr", secret=SECRETS["struktr"])
+    tenants = Receiver("struktr", secret=TenantSecrets({"acme": "acme-secret"}.get))
+    app = Starlette(
+        routes=[
+            *webhook_routes(struktr),
+            *webhook_routes({"billing": struktr}, prefix="/in"),
+            *webhook_routes(tenants, name="tenant_webhooks"),
+        ]
+    )
+    assert app.url_path_for("webhooks.struktr") == "/webhooks/struktr"
+    assert app.url_path_for("webhooks.billing") == "/in/billing"
+    assert app.url_path_for("tenant_webhooks.struktr", tenant="acme") == "/webhooks/struktr/acme"
+
+
+def test_plain_asgi_app_answers_lifespan_and_closes_websockets() -> None:
+    """Served alone, the ASGI app completes startup and shutdown and refuses a WebSocket."""
+    app = webhook_app(Receiver("struktr", secret=SECRETS["struktr"]))
+
+    async def run(scope_type: str, incoming: list[str]) -> list[dict[str, Any]]:
+        pending = [{"type": message} for message in incoming]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return pending.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": scope_type, "asgi": {"version": "3.0"}, "path": "/", "headers": []}
+        await asyncio.wait_for(app(scope, receive, send), timeout=5)
+        return sent
+
+    lifespan = asyncio.run(run("lifespan", ["lifespan.startup", "lifespan.shutdown"]))
+    assert [m["type"] for m in lifespan] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+    [closed] = asyncio.run(run("websocket", ["websocket.connect"]))
+    assert closed["type"] == "websocket.close"
+
+
+# aiohttp: route names
+
+
+def test_aiohttp_route_names_find_each_receiver() -> None:
+    """`app.router["<name>.<segment>"]` gives each receiver's URL (a tenant's too)."""
+    struktr = Receiver("struktr", secret=SECRETS["struktr"])
+    app = web.Application()
+    app.add_routes(webhook_routes_aiohttp(struktr))
+    app.add_routes(webhook_routes_aiohttp({"billing": struktr}, prefix="/in"))
+    tenants = Receiver("struktr", secret=TenantSecrets({"acme": "acme-secret"}.get))
+    app.add_routes(webhook_routes_aiohttp(tenants, name="tenant_webhooks"))
+    assert str(app.router["webhooks.struktr"].url_for()) == "/webhooks/struktr"
+    assert str(app.router["webhooks.billing"].url_for()) == "/in/billing"
+    tenant_url = app.router["tenant_webhooks.struktr"].url_for(tenant="acme")
+    assert str(tenant_url) == "/webhooks/struktr/acme"
+
+
+# Litestar: its own body limit, route names, and the OpenAPI document
+
+
+@pytest.mark.parametrize("length", [None, "declared"], ids=["chunked", "declared"])
+def test_litestar_own_smaller_body_limit_is_respected(length: str | None) -> None:
+    """An app's `request_max_body_size` below the receiver's limit refuses bodies over it: 413."""
+    seen: list[Any] = []
+    receiver = Receiver("imggo", secret=SECRETS["imggo"], store=MemoryStore())
+    receiver.on("job.completed")(seen.append)
+    app = Litestar(
+        [webhook_router_litestar(receiver)], request_max_body_size=LIMIT, logging_config=None
+    )
+    payload = testing.sample("imggo", "job.completed") | {"pad": "p" * (LIMIT * 2)}
+    body, headers = testing.signed_delivery("imggo", SECRETS["imggo"], payload)
+    chunks = _chunks(body)
+    sent = asgi_send(app, "/webhooks/imggo", chunks, headers, None if length is None else len(body))
+    assert (sent.status, sent.body["error"]) == (413, "payload_too_large")
+    assert f"{LIMIT} byte limit" in sent.body["message"]
+    assert sent.reads < len(chunks)
+    assert not seen
+    small = testing.signed_delivery("imggo", SECRETS["imggo"], "job.completed")
+    sent = asgi_send(app, "/webhooks/imggo", _chunks(small.body), small.headers, None)
+    assert (sent.status, sent.body, len(seen)) == (200, {"status": "processed"}, 1)
+
+
+def test_litestar_route_names_and_openapi_document() -> None:
+    """`route_reverse("<name>.<segment>")` finds each route; only POST is documented."""
+    struktr = Receiver("struktr", secret=SECRETS["struktr"])
+    tenants = Receiver("struktr", secret=TenantSecrets({"beta": "beta-secret"}.get))
+    app = Litestar(
+        [
+            webhook_router_litestar(struktr),
+            webhook_router_litestar({"billing": struktr}, prefix="/in"),
+            *webhook_handlers(struktr, "/hooks/acme", name="acme"),
+            webhook_router_litestar(tenants, name="tenant_webhooks"),
+        ],
+        logging_config=None,
+    )
+    assert app.route_reverse("webhooks.struktr") == "/webhooks/struktr"
+    assert app.route_reverse("webhooks.billing") == "/in/billing"
+    assert app.route_reverse("acme") == "/hooks/acme"
+    assert app.route_reverse("tenant_webhooks.struktr", tenant="beta") == "/webhooks/struktr/beta"
+    paths = app.openapi_schema.to_schema()["paths"]
+    for path in ("/webhooks/struktr", "/in/billing", "/hooks/acme"):
+        assert list(paths[path]) == ["post"], path
+
+
+# A sender that hangs up mid-body: nothing processed, no error logged
+
+
+def test_starlette_sender_gone_mid_body_is_dropped_quietly() -> None:
+    """A disconnect before the body ends runs nothing and answers nothing, raising nothing."""
+    seen: list[Any] = []
+    app = webhook_app(_imggo(seen))
+    pending = [
+        {"type": "http.request", "body": b'{"event": ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "method": "POST",
+        "path": "/",
+        "headers": [(b"transfer-encoding", b"chunked")],
+    }
+    asyncio.run(app(scope, receive, send))
+    assert (sent, pending, seen) == ([], [], [])
+
+
+def test_aiohttp_sender_gone_mid_body_is_dropped_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    """Under aiohttp's server, a sender hanging up mid-body runs nothing and logs no error."""
+    seen: list[Any] = []
+
+    async def run() -> None:
+        finished = asyncio.Event()
+
+        @web.middleware
+        async def watch(request: web.Request, handler: Any) -> web.StreamResponse:
+            try:
+                return await handler(request)  # type: ignore[no-any-return]
+            finally:
+                finished.set()
+
+        app = web.Application(middlewares=[watch])
+        app.add_routes(webhook_routes_aiohttp(_imggo(seen)))
+        async with aiohttp_served(app) as port:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"POST /webhooks/imggo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b'Content-Length: 1000\r\n\r\n{"event": '
+            )
+            await writer.drain()
+            writer.close()
+            await asyncio.wait_for(finished.wait(), timeout=10)
+            await asyncio.sleep(0.1)  # aiohttp logs a handler's error right after it returns
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(run())
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert seen == []

@@ -2,7 +2,7 @@
 
 `ListDefer` is the simplest real `Defer`: it keeps what it accepts in a list (or refuses
 everything, like a broker that is down). The Celery implementation runs on real brokers in
-``tests/test_celery.py``.
+``tests/test_queues.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from tests.brokers import SilentServer, answered_within
 from tests.receiving import CLIENTS, SECRETS, reply_of
-from webhook_kit import providers, testing
+from webhook_kit import TenantSecrets, providers, testing
 from webhook_kit._headers import get_header
 from webhook_kit.celery import CeleryDefer, DeadLetteredError
 from webhook_kit.deadletters import SQLiteDeadLetters
@@ -317,3 +317,34 @@ def test_keep_headers_finds_what_get_header_finds(headers: dict[Any, Any]) -> No
     expected = {name: get_header(headers, name, name) for name in names}
     assert keep_headers(headers, names) == {k: v for k, v in expected.items() if v is not None}
     assert keep_headers(headers, names) == {"webhook-id": "i", "webhook-signature": "s"}
+
+
+def test_a_tenant_delivery_goes_through_celery_with_its_tenant(tmp_path: Path, store: Any) -> None:
+    """Eager Celery processes a tenant's delivery with its keys, and buries it with its tenant."""
+    app = celery.Celery("t", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    app.conf.task_always_eager = True
+    letters = SQLiteDeadLetters(tmp_path / "d.sqlite3")
+    defer = CeleryDefer(app, dead_letters=letters, max_attempts=1)
+    keys = {"acme": "acme-secret", "beta": "beta-secret"}
+    receiver = Receiver("struktr", secret=TenantSecrets(keys.get), store=store, defer=defer)
+    calls: list[Any] = []
+
+    @receiver.on("batch.progress")
+    def handle(event: Any) -> None:
+        calls.append(event)
+        if len(calls) > 1:
+            raise RuntimeError("the second one fails")
+
+    for delivery_id in ("dlv_1", "dlv_2"):
+        payload = testing.sample("struktr", "batch.progress") | {"marker": delivery_id}
+        delivery = testing.signed_delivery(
+            "struktr", "acme-secret", payload, delivery_id=delivery_id
+        )
+        assert receiver.handle(*delivery, tenant="acme").status == 202
+    [letter] = letters.all()
+    assert (letter.id, letter.tenant, letter.reason) == (
+        "struktr:acme/dlv_2",
+        "acme",
+        "handler_failed",
+    )
+    assert len(calls) == 2

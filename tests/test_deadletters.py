@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.django_settings import create_store_database
 from tests.idempotency.backends import sqlalchemy_url
 from tests.processes import RACERS, race_in_processes
 from tests.receiving import SECRETS
 from webhook_kit import SQLiteStore, StoreUnavailableError, replay, testing
 from webhook_kit.deadletters import DeadLetter, DeadLetterStore, SQLiteDeadLetters
 from webhook_kit.deadletters.sql import SQLDeadLetters
+from webhook_kit.django.deadletters import DjangoDeadLetters
 from webhook_kit.idempotency import store_key
 from webhook_kit.receiver import Receiver
 
@@ -34,13 +36,26 @@ def sql_letters(request: pytest.FixtureRequest, backend: str) -> Iterator[SQLDea
     letters.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
+def django_letters(location: str) -> Iterator[DjangoDeadLetters]:
+    """`DjangoDeadLetters` on a fresh alias (a PostgreSQL schema or SQLite file), migrated."""
+    name = f"wk_dead_{uuid.uuid4().hex[:12]}"
+    drop = create_store_database(location, name)
+    yield DjangoDeadLetters(using=name)
+    drop()
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mariadb", "django-postgres", "django-sqlite"])
 def letters(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeadLetterStore]:
-    """Dead letters in a fresh SQLite file, or a fresh table of PostgreSQL or MariaDB."""
+    """Dead letters in a fresh SQLite file, a fresh table of PostgreSQL or MariaDB, or the
+    Django model's table in a fresh PostgreSQL schema or SQLite file."""
     if request.param == "sqlite":
         letters = SQLiteDeadLetters(tmp_path / "dead.sqlite3")
         yield letters
         letters.close()
+    elif request.param == "django-postgres":
+        yield from django_letters(request.getfixturevalue("postgres_dsn"))
+    elif request.param == "django-sqlite":
+        yield from django_letters(str(tmp_path / "django.sqlite3"))
     else:
         yield from sql_letters(request, request.param)
 

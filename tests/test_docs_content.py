@@ -172,6 +172,9 @@ def test_the_public_names_include_the_optional_modules() -> None:
         "webhook_kit.django.store.DjangoStore",
         "webhook_kit.flask.webhook_blueprint",
         "webhook_kit.fastapi.webhook_router",
+        "webhook_kit.starlette.webhook_routes",
+        "webhook_kit.aiohttp.webhook_routes",
+        "webhook_kit.litestar.webhook_router",
         "webhook_kit.django.webhook_urls",
         "webhook_kit.testing.signed_delivery",
     } <= set(names)

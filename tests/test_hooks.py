@@ -269,3 +269,87 @@ def test_an_accepted_invalid_payload_logs_its_handlers_and_paths(
     [line] = _lines(caplog)
     assert " handlers=1" in line
     assert " invalid=data.total" in line
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync-hook", "async-hook"])
+def test_on_processed_runs_once_the_delivery_is_done(
+    client_factory: ClientFactory, asynchronous: bool
+) -> None:
+    """`on_processed` (sync or async) gets the event and the 200 once the store holds the delivery
+    as done, in every way in; never for its duplicate."""
+    store = MemoryStore()
+    receiver = Receiver("pulse", secret=SECRETS["pulse"], store=store)
+    handled: list[Any] = []
+    seen: list[tuple[Any, Any, bool]] = []
+    receiver.on("job.completed")(handled.append)
+
+    def done() -> bool:  # the store answers "duplicate" for it already
+        return store.claim(store_key("pulse", delivery[1]["webhook-id"])).state.name == "DONE"
+
+    if asynchronous:
+
+        @receiver.on_processed
+        async def notify(event: Any, outcome: Any) -> None:
+            seen.append((event, outcome, done()))
+
+    else:
+
+        @receiver.on_processed
+        def notify(event: Any, outcome: Any) -> None:
+            seen.append((event, outcome, done()))
+
+    delivery = testing.signed_delivery("pulse", SECRETS["pulse"], "job.completed")
+    post = client_factory(receiver)
+    assert post(*delivery).body == {"status": "processed"}
+    assert post(*delivery).body == {"status": "duplicate"}
+    [(event, outcome, was_done)] = seen
+    assert event is handled[0]
+    assert (outcome.status, outcome.body, outcome.event) == (200, {"status": "processed"}, event)
+    assert was_done
+
+
+def test_on_processed_is_not_run_for_a_failed_delivery(client_factory: ClientFactory) -> None:
+    """A delivery whose handler raised is not processed: the hook waits for the retry's success."""
+    receiver = Receiver("imggo", secret=SECRETS["imggo"], store=MemoryStore())
+    attempts: list[Any] = []
+    seen: list[Any] = []
+
+    @receiver.on("job.completed")
+    def flaky(event: Any) -> None:
+        attempts.append(event)
+        if len(attempts) == 1:
+            raise Boom("failed once")
+
+    receiver.on_processed(lambda event, _outcome: seen.append(event))
+    post = client_factory(receiver)
+    delivery = testing.signed_delivery("imggo", SECRETS["imggo"], "job.completed")
+    assert post(*delivery).status == 500
+    assert seen == []
+    assert post(*delivery).body == {"status": "processed"}
+    assert seen == [attempts[1]]
+
+
+def test_an_exception_in_on_processed_is_logged_and_the_delivery_stays_processed(
+    client_factory: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A raising `on_processed` hook is logged with its traceback; the next hook runs, the answer
+    is 200 and the retry is a duplicate."""
+    receiver = Receiver("docextract", secret=SECRETS["docextract"], store=MemoryStore())
+    seen: list[Any] = []
+
+    @receiver.on_processed
+    def broken(event: Any, outcome: Any) -> None:
+        raise ValueError("the audit log is down")
+
+    receiver.on_processed(lambda event, _outcome: seen.append(event))
+    post = client_factory(receiver)
+    delivery = testing.signed_delivery("docextract", SECRETS["docextract"], "job.failed")
+    with caplog.at_level(logging.INFO, logger="webhook_kit"):
+        assert post(*delivery).body == {"status": "processed"}
+    assert post(*delivery).body == {"status": "duplicate"}
+    assert len(seen) == 1
+    [hook_log] = [r for r in caplog.records if "on_processed hook" in r.getMessage()]
+    assert "broken" in hook_log.getMessage()
+    assert "provider=docextract event=job.failed" in hook_log.getMessage()
+    assert hook_log.exc_info is not None
+    assert hook_log.exc_info[0] is ValueError

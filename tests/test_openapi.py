@@ -20,7 +20,7 @@ from openapi_spec_validator import validate
 from pydantic import TypeAdapter, create_model
 
 from tests.receiving import SECRETS
-from webhook_kit import QueuedDelivery, Receiver, providers, testing
+from webhook_kit import QueuedDelivery, Receiver, TenantSecrets, providers, testing
 from webhook_kit.events import EventModel, event_type_map, make_parser
 from webhook_kit.fastapi import (
     openapi_request_body,
@@ -418,3 +418,20 @@ def test_two_providers_of_one_name_stay_inline() -> None:
     for segment, event_type in (("paid", "order.paid"), ("refunded", "order.refunded")):
         body = _body_schema(_operation_at(document, f"/webhooks/{segment}"))
         assert [v["properties"]["event"]["const"] for v in body["oneOf"]] == [event_type]
+
+
+@pytest.mark.usefixtures("offline")
+@pytest.mark.parametrize("linked", [False, True], ids=["plain", "webhook_openapi"])
+def test_a_tenant_route_documents_its_tenant_path_parameter(linked: bool) -> None:
+    """A `TenantSecrets` receiver's route is ``/webhooks/<name>/{tenant}``, a valid document."""
+    app = FastAPI()
+    receiver = Receiver("pulse", secret=TenantSecrets(lambda _tenant: None))
+    app.include_router(webhook_router(receiver))
+    if linked:
+        webhook_openapi(app)
+    document = app.openapi()
+    validate(document)
+    operation = document["paths"]["/webhooks/pulse/{tenant}"]["post"]
+    [tenant] = [p for p in operation["parameters"] if p["in"] == "path"]
+    assert (tenant["name"], tenant["required"]) == ("tenant", True)
+    assert "webhook-signature" in {p["name"].lower() for p in operation["parameters"]}

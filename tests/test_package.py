@@ -447,3 +447,32 @@ def test_the_fastapi_guide_runs_under_uvicorn_without_stalls_and_its_test_passes
     test_block = fence("docs/fastapi.md", "Testing", "python")
     (tmp_path / "test_guide.py").write_text("\n".join(test_block.lines) + "\n")
     venv.run(["python", "test_guide.py"], tmp_path, venv.env())
+
+
+@pytest.mark.package
+def test_the_serverless_guide_runs_with_what_it_installs(dist: Dist, tmp_path: Path) -> None:
+    """docs/serverless.md: its Lambda handler answers with only `[redis]` (no framework), then
+    its Cloud Function answers under the page's functions-framework command with `[gcf,redis]`."""
+    venv = Venv(tmp_path / "venv", dist.wheel)
+    for line in pip_lines(fence("docs/serverless.md", "AWS Lambda", "console")):
+        venv.pip_install(line)
+    handler = fence("docs/serverless.md", "AWS Lambda", "python")
+    (tmp_path / "app.py").write_text("\n".join(handler.lines) + "\n")
+    env = venv.env(STRUKTR_WEBHOOK_SECRET="guide-secret")
+    assert "document doc_abc123 has 3 pages" in venv.run(["python", "app.py"], tmp_path, env)
+
+    for line in pip_lines(fence("docs/serverless.md", "Google Cloud Functions", "console")):
+        venv.pip_install(line)
+    function = fence("docs/serverless.md", "Google Cloud Functions", "python")
+    (tmp_path / "main.py").write_text("\n".join(function.lines) + "\n")
+    port = free_port()
+    run = fence("docs/serverless.md", "Google Cloud Functions", "console", 1)
+    [(functions_framework, _)] = commands(run, port)
+    secret = "whsec_Z3VpZGUtcHVsc2Uta2V5"
+    env = venv.env(PULSE_WEBHOOK_SECRET=secret)
+    with serving(venv, functions_framework, tmp_path, env, port) as server:
+        delivery = testing.signed_delivery("pulse", secret, "job.completed")
+        assert post(port, "/", delivery) == (200, {"status": "processed"})
+        assert post(port, "/", delivery) == (200, {"status": "duplicate"})
+        time.sleep(0.5)  # the worker's print reaches its file
+        assert server.output().count("job 123e4567-e89b-12d3-a456-426614174000 completed") == 1

@@ -41,6 +41,9 @@ EXPORTED = {
     "SigningKey",
     "StandardWebhooksVerifier",
     "StoreUnavailableError",
+    "SecretsUnavailableError",
+    "TenantSecrets",
+    "current_tenant",
     "TimestampOutOfToleranceError",
     "VerificationError",
     "Verifier",
@@ -71,7 +74,8 @@ def test_root_import_needs_no_framework() -> None:
     code = (
         "import sys, webhook_kit; "
         "heavy = {'flask', 'werkzeug', 'fastapi', 'starlette', 'django', 'redis', 'sqlalchemy', "
-        "'psycopg', 'pymysql', 'celery', 'click', 'typer'}; "
+        "'psycopg', 'pymysql', 'celery', 'rq', 'dramatiq', 'pika', 'click', 'typer', 'litestar', "
+        "'aiohttp'}; "
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )
     result = subprocess.run(  # noqa: S603
@@ -188,10 +192,30 @@ LAYERS = [
         "idempotency",
         "_samples",
     },
-    {"providers", "deadletters", "defer", "_openapi"},
-    {"receiver", "_on"},  # _on: the receiver's generated on() overloads, its base class
-    {"replays", "testing", "_adapters"},
-    {"celery", "flask", "fastapi", "django", "cli", "pytest_plugin", "__init__", "__main__"},
+    {"providers", "deadletters", "defer", "tenants", "_openapi"},
+    # _on: the receiver's generated on() overloads, its base class; _observe: its observers' seam
+    {"receiver", "_on", "_observe"},
+    # _worker: every queue's worker
+    {"replays", "testing", "_adapters", "_bodies", "_serverless", "_worker"},
+    {
+        "celery",
+        "rq",
+        "dramatiq",
+        "flask",
+        "fastapi",
+        "django",
+        "starlette",
+        "litestar",
+        "aiohttp",
+        "aws_lambda",
+        "gcf",
+        "cli",
+        "pytest_plugin",
+        "prometheus",
+        "otel",
+        "__init__",
+        "__main__",
+    },
 ]
 
 

@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 from typing_extensions import assert_type
 
-from webhook_kit import InvalidEvent, Receiver, UnknownEvent, providers
+from webhook_kit import InvalidEvent, Outcome, Receiver, UnknownEvent, providers
 from webhook_kit.events import {name}
 from webhook_kit.fastapi import verified_event
 
@@ -76,6 +76,10 @@ def every(event: {union} | UnknownEvent | InvalidEvent) -> None: ...
 
 @by_name.on_error
 async def alert(event: {union} | UnknownEvent | InvalidEvent, error: Exception) -> None: ...
+
+
+@by_name.on_processed
+def done(event: {union} | UnknownEvent | InvalidEvent, outcome: Outcome) -> None: ...
 
 
 Verified = Callable[[Request], Awaitable[{union} | UnknownEvent | InvalidEvent]]
@@ -160,6 +164,10 @@ def every(event: struktr.DocumentCompleted) -> None: ...
 def alert(event: struktr.StruktrEvent | UnknownEvent) -> None: ...
 
 
+@receiver.on_processed  # arg-type
+def done(event: struktr.DocumentCompleted, outcome: object) -> None: ...
+
+
 Receiver("struktr", secret="s", stroe=None)  # call-overload
 Receiver("pulse", secret="s", tolerance="60")  # call-overload
 """
@@ -228,7 +236,8 @@ def test_receivers_unknown_to_the_type_checker_take_any_handler(
 
 
 def test_hooks_and_options_are_checked_too(mypy_errors: dict[str, list[str]]) -> None:
-    """`on_unknown`, `on_invalid`, `on_any`, `on_error` and the options refuse what is wrong."""
+    """`on_unknown`, `on_invalid`, `on_any`, `on_error`, `on_processed` and the options refuse
+    what is wrong."""
     expected = [
         (number, line.rpartition("# ")[2])
         for number, line in enumerate(HOOKS.splitlines(), 1)

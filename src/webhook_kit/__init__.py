@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         PayloadError,
         PayloadTooLargeError,
         QueueUnavailableError,
+        SecretsUnavailableError,
         SignatureMismatchError,
         StoreUnavailableError,
         TimestampOutOfToleranceError,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         StandardWebhooksVerifier,
         Verifier,
     )
+    from .tenants import TenantSecrets, current_tenant
 
 __all__ = [
     "AsyncIdempotencyStore",
@@ -70,15 +72,18 @@ __all__ = [
     "SQLiteDeadLetters",
     "SQLiteStore",
     "Secret",
+    "SecretsUnavailableError",
     "SignatureMismatchError",
     "SigningKey",
     "StandardWebhooksVerifier",
     "StoreUnavailableError",
+    "TenantSecrets",
     "TimestampOutOfToleranceError",
     "UnknownEvent",
     "VerificationError",
     "Verifier",
     "WebhookError",
+    "current_tenant",
     "replay",
 ]
 
@@ -111,15 +116,18 @@ _SOURCES = {
     "SQLiteDeadLetters": ".deadletters",
     "SQLiteStore": ".idempotency",
     "Secret": ".signatures",
+    "SecretsUnavailableError": ".errors",
     "SignatureMismatchError": ".errors",
     "SigningKey": ".signatures",
     "StandardWebhooksVerifier": ".signatures",
     "StoreUnavailableError": ".errors",
+    "TenantSecrets": ".tenants",
     "TimestampOutOfToleranceError": ".errors",
     "UnknownEvent": ".events",
     "VerificationError": ".errors",
     "Verifier": ".signatures",
     "WebhookError": ".errors",
+    "current_tenant": ".tenants",
     "replay": ".replays",
 }
 
@@ -135,6 +143,7 @@ _SUBMODULES = frozenset(
         "receiver",
         "replays",
         "signatures",
+        "tenants",
         "testing",
     }
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterable, Mapping
 
@@ -32,6 +33,26 @@ def by_segment(receivers: Receivers) -> dict[str, Receiver]:
             )
         named[receiver.provider.name] = receiver
     return named
+
+
+def tenant_route(receiver: Receiver) -> bool:
+    """Whether `receiver`'s route ends with the tenant: `TenantSecrets` without `tenant_header`."""
+    return receiver.tenants is not None and receiver.tenant_header is None
+
+
+def check_sync(receiver: Receiver, view: str) -> None:
+    """Refuse a receiver with an async store or tenant lookup for a synchronous `view`."""
+    store = receiver.store
+    if store is not None and inspect.iscoroutinefunction(store.claim):
+        raise TypeError(
+            f"{store!r} is an async store, and {view} is synchronous: use its synchronous "
+            "counterpart (RedisStore rather than AsyncRedisStore)"
+        )
+    if receiver.tenants is not None and receiver.tenants.is_async:
+        raise TypeError(
+            f"{receiver.tenants!r} has an async lookup, and {view} is synchronous: "
+            "give TenantSecrets a plain function"
+        )
 
 
 def refused(receiver: Receiver, error: PayloadTooLargeError) -> Outcome:

@@ -31,14 +31,11 @@ pickle, and the worker parses the body with its own models.
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any
 
 try:
     import celery  # type: ignore[import-untyped]  # no stubs: `celery.Celery` is Any here
@@ -48,32 +45,16 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "webhook_kit.celery needs Celery, which is not installed: pip install 'webhook-kit[celery]'"
     ) from exc
 
-from .deadletters import DeadLetter, DeadLetterStore, describe
+from ._worker import DeadLetteredError, QueueDefer, RetryLater, unavailable
+from .deadletters import DeadLetterStore
 from .defer import QueuedDelivery
-from .errors import QueueUnavailableError
-from .idempotency import store_key
-from .receiver import Receiver
 
 __all__ = ["DEFAULT_TASK_NAME", "CeleryDefer", "DeadLetteredError"]
-
-logger = logging.getLogger("webhook_kit")
 
 DEFAULT_TASK_NAME = "webhook_kit.process"
 """The name the processing task is registered under on the Celery app."""
 
 _AMQP_SCHEMES = {"amqp", "amqps", "pyamqp"}
-
-
-class DeadLetteredError(Exception):
-    """The task's delivery went to the dead letters: Celery records the task as failed.
-
-    Raised by the task after the dead letter is recorded, so that Celery logs the failure at
-    ERROR, sends ``task-failed`` and the `task_failure` signal. Nothing runs it again: the task
-    has no ``autoretry_for``, and a late-acknowledged task that fails is acknowledged (unless
-    ``task_acks_on_failure_or_timeout`` is off: then it is rejected without requeueing). Only
-    `replay` runs the delivery again. The message names the delivery's idempotency key,
-    provider, event type, reason and last error; never its body or headers.
-    """
 
 
 @dataclass(frozen=True)
@@ -91,7 +72,7 @@ class _Publishing:
     pid: int  # the process that opened `producers`: a forked child opens its own
 
 
-class CeleryDefer:
+class CeleryDefer(QueueDefer):
     """A `Defer` that publishes each verified delivery to Celery and processes it in a worker.
 
     - `dead_letters`: where deliveries go after `max_attempts` failed attempts.
@@ -114,6 +95,8 @@ class CeleryDefer:
     message is as durable as the server's persistence settings (see ``docs/deferred.md``).
     """
 
+    kind = "Celery"
+
     def __init__(
         self,
         app: celery.Celery,
@@ -127,20 +110,17 @@ class CeleryDefer:
         publish_timeout: float = 2.0,
         publish_retries: int = 2,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if not 0 < first_retry <= max_retry:
-            raise ValueError("retry delays must be positive, with first_retry <= max_retry")
+        super().__init__(
+            dead_letters=dead_letters,
+            max_attempts=max_attempts,
+            first_retry=first_retry,
+            max_retry=max_retry,
+            publish_timeout=publish_timeout,
+            publish_retries=publish_retries,
+        )
         _require_confirms(app)
         self.app = app
-        self.dead_letters = dead_letters
         self.queue = queue
-        self.max_attempts = max_attempts
-        self.first_retry = first_retry
-        self.max_retry = max_retry
-        self.publish_timeout = publish_timeout
-        self.publish_retries = publish_retries
-        self._receivers: dict[str, Receiver] = {}
         self._publishing: _Publishing | None = None  # resolved on the first delivery
 
         def process_delivery(task: Any, message: dict[str, Any], failures: int = 0) -> str:
@@ -159,33 +139,12 @@ class CeleryDefer:
     def __repr__(self) -> str:
         return f"CeleryDefer({self.app.main!r}, receivers={sorted(self._receivers)!r})"
 
-    @property
-    def receivers(self) -> Mapping[str, Receiver]:
-        """The attached receivers by provider name (for `replay`)."""
-        return MappingProxyType(self._receivers)
-
-    def attach(self, receiver: Receiver) -> None:
-        """Remember `receiver` under its provider's name, where the worker's task finds it."""
-        name = receiver.provider.name
-        if self._receivers.get(name, receiver) is not receiver:
-            raise ValueError(
-                f"a receiver for {name!r} is already attached to this CeleryDefer: "
-                "use one CeleryDefer (with its own task_name) per receiver of the same provider"
-            )
-        self._receivers[name] = receiver
-
     def submit(self, delivery: QueuedDelivery) -> None:
         """Publish `delivery`; return once the broker accepted it, else `QueueUnavailableError`."""
         try:
             self._publish(delivery)
-        # Whatever stopped the publish (refused connection, timeout, a nack), the broker does not
-        # have the message: the only safe answer is "not accepted".
         except Exception as exc:
-            logger.warning("webhook provider=%s not queued: %s", delivery.provider, describe(exc))
-            raise QueueUnavailableError(
-                f"the Celery broker did not accept the delivery ({describe(exc)}): "
-                "is it running and reachable? The provider retries after Retry-After."
-            ) from exc
+            raise unavailable(self, delivery, exc) from exc
 
     def _publish(self, delivery: QueuedDelivery) -> None:
         """Publish one message of the task, as `apply_async` would, minus its per-call setup.
@@ -203,7 +162,7 @@ class CeleryDefer:
         is bounded by `publish_timeout` (`_bounded_connection`), and no attempt starts that
         could end after the deadline of ``(publish_retries + 1) * publish_timeout`` seconds.
         """
-        deadline = time.monotonic() + (self.publish_retries + 1) * self.publish_timeout
+        deadline = time.monotonic() + self.publish_deadline
         publishing = self._publishing
         if publishing is None or publishing.pid != os.getpid():
             publishing = self._publishing = self._prepare()
@@ -293,124 +252,14 @@ class CeleryDefer:
             pid=os.getpid(),
         )
 
-    def retry_delay(self, failures: int) -> float:
-        """Seconds to wait after the `failures`-th failed attempt: doubling, capped."""
-        return float(min(self.max_retry, self.first_retry * 2 ** (failures - 1)))
-
     # The worker side
 
     def _run(self, task: Any, message: dict[str, Any], failures: int) -> str:
-        delivery = QueuedDelivery.from_message(message)
-        receiver = self._receivers.get(delivery.provider)
+        """Run the task: `QueueDefer.run`, its `RetryLater` as Celery's own retry."""
         try:
-            if receiver is None:
-                raise LookupError(
-                    f"no receiver for {delivery.provider!r} is attached in this worker: "
-                    "start it with the module that creates the receivers (celery -A module)"
-                )
-            outcome = receiver.process(
-                delivery.body, delivery.headers, received_at=delivery.received_at
-            )
-        except Exception as exc:  # a handler failed: retry, until the last attempt
-            attempts = failures + 1
-            event_type = self._event_type(delivery) if attempts >= self.max_attempts else None
-            self._failed(
-                task, delivery, attempts, "handler_failed", describe(exc), event_type=event_type
-            )
-        reason = str(outcome.body.get("status") or outcome.body.get("error"))
-        if outcome.status == 200:
-            return reason
-        if outcome.status == 409:  # another worker holds it (or took it over): look again later
-            raise task.retry(args=(message, failures), countdown=receiver.retry_after)
-        error = str(outcome.body.get("message", reason))
-        event_type = getattr(outcome.event, "event_type", None)  # None unless verified and parsed
-        if outcome.status >= 500:  # the idempotency store is down: retry, like a failure
-            self._failed(task, delivery, failures + 1, reason, error, event_type=event_type)
-        # Refused signature or payload: retrying cannot help; keep it for a replay after a fix.
-        raise self._bury(task, delivery, reason, error, failures + 1, event_type=event_type)
-
-    def _failed(
-        self,
-        task: Any,
-        delivery: QueuedDelivery,
-        attempts: int,
-        reason: str,
-        error: str,
-        *,
-        event_type: str | None,
-    ) -> NoReturn:
-        if attempts >= self.max_attempts:
-            raise self._bury(task, delivery, reason, error, attempts, event_type=event_type)
-        delay = self.retry_delay(attempts)
-        logger.warning(
-            "webhook provider=%s attempt %d of %d failed (%s), retrying in %.1f s",
-            delivery.provider,
-            attempts,
-            self.max_attempts,
-            error,
-            delay,
-        )
-        raise task.retry(args=(delivery.to_message(), attempts), countdown=delay)
-
-    def _bury(
-        self,
-        task: Any,
-        delivery: QueuedDelivery,
-        reason: str,
-        error: str,
-        attempts: int,
-        *,
-        event_type: str | None,
-    ) -> DeadLetteredError:
-        """Record a dead letter, and return the error that fails the task."""
-        letter = DeadLetter(
-            id=self._letter_id(delivery),
-            provider=delivery.provider,
-            body=delivery.body,
-            headers=delivery.headers,
-            reason=reason,
-            error=error,
-            attempts=attempts,
-            received_at=delivery.received_at,
-        )
-        try:
-            self.dead_letters.add(letter)
-        except Exception as exc:  # not recorded: keep the message queued and try again later
-            logger.exception("webhook dead letter %s could not be recorded", letter.id)
-            raise task.retry(
-                args=(delivery.to_message(), attempts - 1), countdown=self.max_retry
-            ) from exc
-        logger.error(
-            "webhook provider=%s event=%s key=%s outcome=dead_letter reason=%s attempts=%d: %s",
-            delivery.provider,
-            event_type,
-            letter.id,
-            reason,
-            attempts,
-            error,
-        )
-        return DeadLetteredError(
-            f"webhook delivery {letter.id} (provider {delivery.provider}, event {event_type}) "
-            f"is in the dead letters after {attempts} attempt(s), {reason}: {error}; "
-            "replay it once the cause is fixed"
-        )
-
-    def _event_type(self, delivery: QueuedDelivery) -> str | None:
-        """The event type of a delivery its receiver verified, for the log; None if unknown."""
-        receiver = self._receivers.get(delivery.provider)
-        if receiver is None:
-            return None
-        try:
-            return str(receiver.provider.parse(delivery.body).event_type)
-        except Exception:  # a log line must not fail the task
-            return None
-
-    def _letter_id(self, delivery: QueuedDelivery) -> str:
-        receiver = self._receivers.get(delivery.provider)
-        if receiver is not None:
-            delivery_id = receiver.provider.delivery_key(delivery.body, delivery.headers)
-            return str(store_key(receiver.provider.name, delivery_id))
-        return f"{delivery.provider}:sha256:{hashlib.sha256(delivery.body).hexdigest()}"
+            return self.run(message, failures)
+        except RetryLater as later:
+            raise task.retry(args=(later.message, later.failures), countdown=later.delay) from later
 
 
 def _bounded_connection(app: celery.Celery, timeout: float) -> Any:

@@ -12,9 +12,12 @@ exactly like the inline path.
 
 A queued delivery is plain data that JSON carries: the provider's name, the raw body (base64 in
 JSON, so the bytes the signature covers survive exactly), the headers needed to verify and
-deduplicate it again (and only those: no cookies or credentials reach the queue), and the time
-it was received. No pickled model crosses the queue; the worker parses the body with its own
-models.
+deduplicate it again (and only those: no cookies or credentials reach the queue), the time
+it was received, and, for a receiver with `TenantSecrets`, the tenant whose keys verify it (a
+``"tenant"`` key the message has only then: a worker of an earlier version reads the rest). When
+the receiver is traced (`webhook_kit.otel`), the headers also carry the request's trace context
+(W3C ``traceparent``, ``tracestate``), which the worker continues. No pickled model crosses the
+queue; the worker parses the body with its own models.
 
 This module is the queued message's format, below the receiver; the `Defer` interface (`attach`
 and `submit`) is declared by the receiver that calls it, in `webhook_kit.receiver`.
@@ -55,16 +58,21 @@ class QueuedDelivery:
     headers: Mapping[str, str] = field(repr=False)
     #: When the request was received (seconds since the epoch): verification runs as of then.
     received_at: float
+    #: The tenant it is addressed to, for a receiver with `TenantSecrets`; else None.
+    tenant: str | None = None
 
     def to_message(self) -> dict[str, Any]:
         """This delivery as JSON-ready data (the body in base64)."""
-        return {
+        message = {
             "v": MESSAGE_VERSION,
             "provider": self.provider,
             "body": base64.b64encode(self.body).decode("ascii"),
             "headers": dict(self.headers),
             "received_at": self.received_at,
         }
+        if self.tenant is not None:
+            message["tenant"] = self.tenant
+        return message
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> QueuedDelivery:
@@ -77,11 +85,15 @@ class QueuedDelivery:
                 isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
             ):
                 raise ValueError("headers must map strings to strings")
+            tenant = message.get("tenant")
+            if tenant is not None and not isinstance(tenant, str):
+                raise ValueError("tenant must be a string")
             return cls(
                 provider=str(message["provider"]),
                 body=base64.b64decode(message["body"], validate=True),
                 headers=dict(headers),
                 received_at=float(message["received_at"]),
+                tenant=tenant,
             )
         except (KeyError, TypeError, binascii.Error) as exc:
             raise ValueError(f"not a queued webhook delivery: {exc!r}") from exc

@@ -10,9 +10,11 @@
         └── TimestampOutOfToleranceError  401  signed too long ago, or too far in the future
     PayloadError                       400  verified, but not JSON or not a valid event
     PayloadTooLargeError               413  the body is over the receiver's size limit
+    MalformedRequestError              400  the platform's request envelope cannot be read
     StoreUnavailableError              503  the idempotency store cannot be reached: retry later
     LeaseLostError                     409  complete() after the lease expired and was taken over
     QueueUnavailableError              503  a deferred delivery was not accepted by the task queue
+    SecretsUnavailableError            503  a tenant's secrets could not be looked up: retry later
 
 Messages say what went wrong and what to check; they never contain a secret or the signature
 we expected, so they are safe to log and to return to the sender.
@@ -25,10 +27,12 @@ from typing import ClassVar
 __all__ = [
     "LeaseLostError",
     "MalformedHeaderError",
+    "MalformedRequestError",
     "MissingHeaderError",
     "PayloadError",
     "PayloadTooLargeError",
     "QueueUnavailableError",
+    "SecretsUnavailableError",
     "SignatureMismatchError",
     "StoreUnavailableError",
     "TimestampOutOfToleranceError",
@@ -174,6 +178,17 @@ class PayloadTooLargeError(WebhookError):
         self.limit = limit
 
 
+class MalformedRequestError(WebhookError):
+    """A serverless platform's request envelope cannot be read: answer 400, run no handler.
+
+    Raised by `webhook_kit.aws_lambda` for an event that is not an HTTP event it knows, or whose
+    body is marked base64 but is not valid base64. The body never reached the verifier.
+    """
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "malformed_request"
+
+
 class QueueUnavailableError(WebhookError):
     """The task queue did not accept a deferred delivery: answer 503 so the provider retries later.
 
@@ -184,3 +199,15 @@ class QueueUnavailableError(WebhookError):
 
     status_code: ClassVar[int] = 503
     code: ClassVar[str] = "queue_unavailable"
+
+
+class SecretsUnavailableError(WebhookError):
+    """A tenant's secrets could not be looked up: answer 503 so the provider retries later.
+
+    Raised when a `TenantSecrets` lookup raises (its database is down) or returns keys that no
+    verifier accepts. Never treated as "no such tenant": that would refuse, for good, deliveries
+    a working lookup would accept.
+    """
+
+    status_code: ClassVar[int] = 503
+    code: ClassVar[str] = "secrets_unavailable"

@@ -9,10 +9,11 @@
     app.include_router(webhook_router({"struktr": receiver}))  # POST /webhooks/struktr
 
 `webhook_router` gives each receiver a route that awaits `Receiver.handle_async` (synchronous
-stores and handlers run in worker threads, so the event loop is never blocked) and answers with
-the outcome's status, JSON body and headers. The OpenAPI document shows the provider's event
-union as the request body, the signature headers as parameters and every answer; call
-`webhook_openapi` to turn the inline schemas into named components that client generators use.
+stores, handlers and tenant lookups run in worker threads, so the event loop is never blocked)
+and answers with the outcome's status, JSON body and headers. The OpenAPI document shows the
+provider's event union as the request body, the signature headers as parameters and every
+answer; call `webhook_openapi` to turn the inline schemas into named components that client
+generators use.
 
 `verified_event` is for your own endpoint: a dependency that checks the size and signature,
 parses the body and hands you the typed event (type checkers see the provider's event union).
@@ -31,7 +32,6 @@ from typing import Any
 
 try:
     from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
-    from fastapi.concurrency import run_in_threadpool
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "webhook_kit.fastapi needs FastAPI, which is not installed: "
@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     ) from exc
 
 from . import _openapi
-from ._adapters import Receivers, by_segment, content_length, refused
+from ._adapters import Receivers, by_segment, content_length, refused, tenant_route
 from .errors import PayloadTooLargeError, WebhookError
 from .events import InvalidEvent, UnknownEvent
 from .providers import EventT, Provider, get
@@ -70,13 +70,20 @@ def webhook_router(
     with the provider's events as the body, its headers and every answer: 202 instead of 200
     for a receiver with ``defer``) and answers 405 to other methods. Route names are
     ``webhooks.<segment>``, for ``request.url_for``. `tags` default to ``["webhooks"]``.
+
+    A receiver with `TenantSecrets` is at ``<prefix>/<name>/{tenant}`` instead (unless it reads
+    the tenant from its `tenant_header`), documented as a path parameter.
     """
     router = APIRouter(prefix=prefix, tags=["webhooks"] if tags is None else tags)
     for segment, receiver in by_segment(receivers).items():
         endpoint = _endpoint(receiver)
         deferred = receiver.defer is not None
+        path = f"/{segment}/{{tenant}}" if tenant_route(receiver) else f"/{segment}"
+        extra = openapi_request_body(receiver.provider)
+        if tenant_route(receiver):
+            extra["parameters"] = [_TENANT_PARAMETER, *extra["parameters"]]
         router.add_api_route(
-            f"/{segment}",
+            path,
             endpoint,
             methods=["POST"],
             name=f"webhooks.{segment}",
@@ -84,10 +91,10 @@ def webhook_router(
             description=_DESCRIPTION,
             status_code=202 if deferred else None,  # the document's success answer
             responses=_openapi.router_responses(deferred=deferred),
-            openapi_extra=openapi_request_body(receiver.provider),
+            openapi_extra=extra,
         )
         router.add_api_route(
-            f"/{segment}",
+            path,
             endpoint,
             methods=_OTHER_METHODS,
             name=f"webhooks.{segment}",
@@ -95,6 +102,14 @@ def webhook_router(
         )
     return router
 
+
+_TENANT_PARAMETER = {
+    "name": "tenant",
+    "in": "path",
+    "required": True,
+    "description": "The tenant the delivery is for: its keys verify it (unknown tenants: 401)",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+}
 
 _DESCRIPTION = (
     "Verifies the signature over the raw body, parses the event, runs its handlers once per "
@@ -129,9 +144,8 @@ def verified_event(
             body = await _read_body(receiver, request)
             # Starlette's cache of the body, so the endpoint can still `await request.body()`.
             request._body = body
-            if receiver.dead_letters is None:
-                return receiver.verified_event(body, request.headers)
-            return await run_in_threadpool(receiver.verified_event, body, request.headers)
+            tenant = request.path_params.get("tenant") if tenant_route(receiver) else None
+            return await receiver.verified_event_async(body, request.headers, tenant=tenant)
         except WebhookError as error:
             headers = (
                 {"Retry-After": str(receiver.retry_after)} if error.status_code == 503 else None
@@ -204,14 +218,17 @@ class _LinkedOpenAPI:
 
 def _endpoint(receiver: Receiver) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        tenant = request.path_params.get("tenant")
         if request.method != "POST":  # never read a body we are going to refuse
-            outcome = await receiver.handle_async(b"", request.headers, method=request.method)
+            outcome = await receiver.handle_async(
+                b"", request.headers, method=request.method, tenant=tenant
+            )
             return _response(outcome)
         try:
             body = await _read_body(receiver, request)
         except PayloadTooLargeError as error:
             return _response(refused(receiver, error))
-        return _response(await receiver.handle_async(body, request.headers))
+        return _response(await receiver.handle_async(body, request.headers, tenant=tenant))
 
     endpoint.__name__ = endpoint.__qualname__ = f"{receiver.provider.name}_webhook"
     return endpoint

@@ -8,6 +8,9 @@
     app = Flask(__name__)
     app.register_blueprint(webhook_blueprint({"struktr": receiver}))  # POST /webhooks/struktr
 
+A receiver with `TenantSecrets` is routed at ``/webhooks/<name>/<tenant>``, and its view passes
+the ``tenant`` URL variable on (unless the receiver reads it from its `tenant_header`).
+
 The view runs the whole pipeline with `Receiver.handle` and answers with the outcome's status,
 JSON body and headers. It reads the raw bytes (never `request.json`, which would re-serialise
 them), refuses a declared Content-Length over the receiver's limit before reading anything, and
@@ -20,7 +23,6 @@ Flask views are synchronous: give the receiver a synchronous store (`SQLiteStore
 
 from __future__ import annotations
 
-import inspect
 import re
 import threading
 from collections import Counter
@@ -33,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "webhook_kit.flask needs Flask, which is not installed: pip install 'webhook-kit[flask]'"
     ) from exc
 
-from ._adapters import METHODS, Receivers, by_segment, refused
+from ._adapters import METHODS, Receivers, by_segment, check_sync, refused, tenant_route
 from .errors import PayloadTooLargeError
 from .receiver import Outcome, Receiver
 
@@ -41,7 +43,7 @@ __all__ = ["METHODS", "webhook_blueprint", "webhook_view"]
 
 _CHUNK = 64 * 1024
 
-View = Callable[[], flask.Response]
+View = Callable[..., flask.Response]
 
 _views_made: Counter[str] = Counter()  # default view names handed out, per provider
 _views_lock = threading.Lock()
@@ -55,25 +57,24 @@ def webhook_view(receiver: Receiver, *, endpoint: str | None = None) -> View:
     The name is `endpoint` if given; otherwise it is unique in the process, so that views of two
     receivers for one provider (two tenants) coexist: ``struktr_webhook`` for the first view of
     a provider, then ``struktr_webhook_2``, and so on. Pass `endpoint` to ``url_for`` a view.
+
+    For a receiver with `TenantSecrets`, route it with a ``<tenant>`` variable
+    (``/hooks/struktr/<tenant>``): the view passes it to `Receiver.handle`.
     """
     if endpoint == "":
         raise ValueError("endpoint must be a non-empty name, e.g. 'acme_struktr_webhook'")
-    store = receiver.store
-    if store is not None and inspect.iscoroutinefunction(store.claim):
-        raise TypeError(
-            f"{store!r} is an async store, and Flask views are synchronous: "
-            "use its synchronous counterpart (RedisStore rather than AsyncRedisStore)"
-        )
+    check_sync(receiver, "a Flask view")
 
-    def view() -> flask.Response:
+    def view(tenant: str | None = None) -> flask.Response:
         request = flask.request
         if request.method != "POST":  # never read a body we are going to refuse
-            return _response(receiver.handle(b"", request.headers, method=request.method))
+            outcome = receiver.handle(b"", request.headers, method=request.method, tenant=tenant)
+            return _response(outcome)
         try:
             body = _read_body(receiver, request)
         except PayloadTooLargeError as error:
             return _response(refused(receiver, error))
-        return _response(receiver.handle(body, request.headers))
+        return _response(receiver.handle(body, request.headers, tenant=tenant))
 
     view.__name__ = view.__qualname__ = endpoint or _default_name(receiver.provider.name)
     view.__doc__ = f"Receive {receiver.provider.title} webhooks."
@@ -90,6 +91,9 @@ def webhook_blueprint(
 ) -> flask.Blueprint:
     """Return a blueprint with one route per receiver, at ``<url_prefix>/<segment>``.
 
+    A receiver with `TenantSecrets` is at ``<url_prefix>/<segment>/<tenant>`` instead (unless
+    it reads the tenant from its `tenant_header`): ``url_for("webhooks.struktr", tenant="acme")``.
+
     `receivers` is one receiver, several (each at its provider's name: ``/webhooks/struktr``),
     or a mapping from URL segment to receiver. Each route's endpoint is ``<name>.<segment>``,
     so ``url_for("webhooks.struktr")`` finds it; unknown segments are Flask's usual 404.
@@ -103,7 +107,8 @@ def webhook_blueprint(
     blueprint = flask.Blueprint(name, __name__, url_prefix=url_prefix)
     for segment, receiver in by_segment(receivers).items():
         view = webhook_view(receiver, endpoint=segment)
-        blueprint.add_url_rule(f"/{segment}", endpoint=segment, view_func=view)
+        rule = f"/{segment}/<tenant>" if tenant_route(receiver) else f"/{segment}"
+        blueprint.add_url_rule(rule, endpoint=segment, view_func=view)
     return blueprint
 
 

@@ -326,6 +326,12 @@ class Deliveries:
                     "webhook_deliveries(receiver) signs with the receiver's own secret: "
                     "leave out secret=, or pass the provider's name with it"
                 )
+            if target.tenants is not None:
+                raise TypeError(
+                    "a receiver with TenantSecrets has a secret per tenant: pass the provider's "
+                    f"name and the tenant's secret, webhook_deliveries({target.provider.name!r}, "
+                    "secret=...)"
+                )
             return DeliveryFactory(target.provider, target.verifier)
         provider = get(target) if isinstance(target, str) else target
         if not isinstance(provider, Provider):

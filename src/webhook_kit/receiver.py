@@ -6,7 +6,8 @@ translate their framework's request into `Receiver.handle` (or `handle_async`) a
 back into a response.
 
 Dispatch runs the handlers of the event's type, then the `on_any` ones; when one raises, the
-`on_error` hooks get the event and the exception before the failure is answered.
+`on_error` hooks get the event and the exception before the failure is answered. Once the store
+records the delivery as done, the `on_processed` hooks get the event and the outcome.
 
 A verified body that fails validation (schema drift: the provider changed its payload) follows
 the receiver's `invalid_payloads` policy. ``"reject"`` (the default) answers 400 and, with
@@ -38,7 +39,13 @@ a handler raised                                       500     once per attempt;
 method other than POST                                 405     no
 with ``defer``: verified and accepted by the queue     202     later, in a worker
 with ``defer``: the queue did not accept it            503     no (Retry-After)
+with `TenantSecrets`: no such tenant (or none given)   401     no (as a wrong signature)
+with `TenantSecrets`: the lookup failed                503     no (Retry-After)
 =====================================================  ======  ==============
+
+With ``secret=TenantSecrets(lookup)`` the keys depend on the tenant a delivery is addressed to
+(the adapters take it from the route, ``/webhooks/<provider>/<tenant>``, or from a header named
+by `tenant_header`): see ``docs/tenants.md``.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ import json
 import logging
 import math
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +64,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, cast, overl
 
 from typing_extensions import TypedDict, TypeVar, Unpack
 
-from ._headers import HeadersLike
+from . import _observe
+from ._headers import HeadersLike, get_header
 from ._lazy import LazyModule
 from ._on import On
 from .deadletters import DeadLetter, DeadLetterStore
@@ -64,6 +73,7 @@ from .defer import QueuedDelivery, keep_headers, kept_header_names
 from .errors import (
     PayloadError,
     PayloadTooLargeError,
+    SignatureMismatchError,
     StoreUnavailableError,
     TimestampOutOfToleranceError,
     VerificationError,
@@ -82,7 +92,8 @@ from .idempotency import (
     store_key,
 )
 from .providers import EventT, Provider, get
-from .signatures import Body, Now, Secret, _seconds
+from .signatures import Body, Now, Secret, Verifier, _seconds
+from .tenants import TenantSecrets, serving, tenant_delivery_id, valid_tenant
 
 if TYPE_CHECKING:
     import asyncio
@@ -98,6 +109,7 @@ __all__ = [
     "Handler",
     "InvalidPayloads",
     "Outcome",
+    "ProcessedHook",
     "Receiver",
 ]
 
@@ -113,6 +125,9 @@ Handler: TypeAlias = Callable[[_T], "Awaitable[None] | None"]
 
 ErrorHook: TypeAlias = Callable[[_T, Exception], "Awaitable[None] | None"]
 """A function (or coroutine function) given an event and the exception its handler raised."""
+
+ProcessedHook: TypeAlias = Callable[[_T, "Outcome"], "Awaitable[None] | None"]
+"""A function (or coroutine function) given an event and its outcome once it is processed."""
 
 _UnknownHandler = TypeVar("_UnknownHandler", bound=Handler[UnknownEvent])
 _InvalidHandler = TypeVar("_InvalidHandler", bound=Handler[InvalidEvent])
@@ -143,7 +158,8 @@ class Outcome:
     """What to answer: a status, a small JSON body, extra headers, and the event if parsed.
 
     `key_id` is the id of the signing key that verified the delivery (a `SigningKey`'s ``id``,
-    or a plain secret's fingerprint, ``fp:1a2b3c4d``); None when it was not verified.
+    or a plain secret's fingerprint, ``fp:1a2b3c4d``); None when it was not verified. `tenant`
+    is the tenant it was verified for, with `TenantSecrets`; None otherwise, or if unverified.
     """
 
     status: int
@@ -151,6 +167,7 @@ class Outcome:
     headers: Mapping[str, str] = field(default_factory=dict)
     event: Any = field(default=None, repr=False, compare=False)
     key_id: str | None = field(default=None, compare=False)
+    tenant: str | None = field(default=None, compare=False)
 
     def content(self) -> bytes:
         """The JSON body as bytes."""
@@ -196,6 +213,12 @@ class _Delivery:
     handlers: int | None = None
     #: The id of the key that verified it (``key_id=`` in the log line), once verified.
     key_id: str | None = None
+    #: The tenant it is addressed to, if a valid tenant id (``tenant=`` in the log line).
+    tenant: str | None = None
+    #: Set when the tenant is unknown, invalid or missing: refused like a wrong signature.
+    unknown_tenant: bool = False
+    #: What the observers (metrics, traces) follow it with; None while none is attached.
+    trace: _observe.Trace | None = None
 
 
 class _Options(TypedDict, total=False):
@@ -212,6 +235,7 @@ class _Options(TypedDict, total=False):
     max_age: float | None
     tolerance: int | None
     encoding: Literal["base64", "hex"] | None
+    tenant_header: str | None
 
 
 class Defer(Protocol):
@@ -261,6 +285,11 @@ class Receiver(On[EventT]):
     `tolerance` and `encoding` go to the provider's signature verifier, for a scheme that has
     them (Pulse's Standard Webhooks: seconds the signed timestamp may be off, ``"base64"`` or
     ``"hex"``); passing one to a provider whose scheme lacks it raises `TypeError`.
+
+    With ``secret=TenantSecrets(lookup)`` each delivery is verified with the keys of its tenant
+    (``handle(..., tenant="acme")``, or the header named by `tenant_header`), and deduplicated
+    under that tenant's ids only. An unknown, invalid or missing tenant is refused exactly like
+    a wrong signature (401); a failing lookup is 503 with Retry-After (see ``docs/tenants.md``).
     """
 
     # One overload per built-in provider name: its receiver knows the provider's event types.
@@ -269,7 +298,7 @@ class Receiver(On[EventT]):
         self: Receiver[struktr.StruktrEvent],
         provider: Literal["struktr"],
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     @overload
@@ -277,7 +306,7 @@ class Receiver(On[EventT]):
         self: Receiver[file_conversion.FileConversionEvent],
         provider: Literal["file_conversion"],
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     @overload
@@ -285,7 +314,7 @@ class Receiver(On[EventT]):
         self: Receiver[imggo.ImgGoEvent],
         provider: Literal["imggo"],
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     @overload
@@ -293,7 +322,7 @@ class Receiver(On[EventT]):
         self: Receiver[docextract.DocExtractEvent],
         provider: Literal["docextract"],
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     @overload
@@ -301,7 +330,7 @@ class Receiver(On[EventT]):
         self: Receiver[pulse.PulseEvent],
         provider: Literal["pulse"],
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     # A `Provider[E]` makes a `Receiver[E]`; a name known only at run time a `Receiver[Any]`.
@@ -310,14 +339,14 @@ class Receiver(On[EventT]):
         self,
         provider: Provider[EventT] | str,
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         **options: Unpack[_Options],
     ) -> None: ...
     def __init__(
         self,
         provider: Provider[EventT] | str,
         *,
-        secret: Secret | Sequence[Secret],
+        secret: Secret | Sequence[Secret] | TenantSecrets,
         store: IdempotencyStore | AsyncIdempotencyStore | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         lease: float = DEFAULT_LEASE,
@@ -329,6 +358,7 @@ class Receiver(On[EventT]):
         max_age: float | None = None,
         tolerance: int | None = None,
         encoding: Literal["base64", "hex"] | None = None,
+        tenant_header: str | None = None,
     ) -> None:
         if max_body_size <= 0:
             raise ValueError("max_body_size must be a positive number of bytes")
@@ -338,9 +368,29 @@ class Receiver(On[EventT]):
             )
         self.provider: Provider[EventT] = get(provider) if isinstance(provider, str) else provider
         options = {"tolerance": tolerance, "encoding": encoding}
-        self.verifier = self.provider.verifier(
-            secret, **{name: value for name, value in options.items() if value is not None}
-        )
+        given = {name: value for name, value in options.items() if value is not None}
+
+        def build(secret: Secret | Sequence[Secret]) -> Verifier:
+            return self.provider.verifier(secret, **given)
+
+        if tenant_header is not None and not (
+            isinstance(secret, TenantSecrets) and tenant_header.strip()
+        ):
+            raise ValueError(
+                "tenant_header= names the header carrying the tenant id, for a receiver "
+                "whose secret=TenantSecrets(...)"
+            )
+        #: The tenants' secrets with ``secret=TenantSecrets(...)``, else None.
+        self.tenants = secret if isinstance(secret, TenantSecrets) else None
+        #: The header naming the tenant, if not the route (with `TenantSecrets` only).
+        self.tenant_header = tenant_header
+        if self.tenants is None:
+            self.verifier: Verifier = build(cast("Secret | Sequence[Secret]", secret))
+        else:
+            # With tenants, `verifier` holds a random key: it checks deliveries to unknown
+            # tenants, so they cost what a wrong signature does, and fail the same way.
+            self.verifier = build(secrets.token_bytes(32))
+            self.tenants.bind(build)
         self.store = store
         self.max_body_size = max_body_size
         self.lease = lease
@@ -352,6 +402,7 @@ class Receiver(On[EventT]):
         self._invalid: list[Handler] = []
         self._any: list[Handler] = []
         self._error_hooks: list[ErrorHook] = []
+        self._processed_hooks: list[ProcessedHook] = []
         self.dead_letters = dead_letters
         self.invalid_payloads: InvalidPayloads = invalid_payloads
         self.defer = defer
@@ -365,13 +416,19 @@ class Receiver(On[EventT]):
     def __repr__(self) -> str:
         return f"Receiver({self.provider.name!r}, store={self.store!r})"
 
-    def expired_keys(self, *, now: Now | None = None) -> tuple[str, ...]:
+    def expired_keys(self, *, now: Now | None = None, tenant: str | None = None) -> tuple[str, ...]:
         """The ids of the signing keys whose `not_after` has passed: they verify nothing now.
 
         Judged at `now`, else by the verifiers' clock. Empty when no key has expired, or when
-        the verifier (a custom one) does not say.
+        the verifier (a custom one) does not say. With `TenantSecrets`, those of `tenant`'s
+        keys (looked up if not cached; empty for an unknown tenant).
         """
-        expired = getattr(self.verifier, "expired_keys", None)
+        verifier: Verifier | None = self.verifier
+        if self.tenants is not None:
+            if tenant is None or not valid_tenant(tenant):
+                raise ValueError("expired_keys() of a tenant receiver needs a valid tenant=")
+            verifier = self.tenants.verifier(tenant)
+        expired = getattr(verifier, "expired_keys", None)
         return () if expired is None else tuple(expired(now=now))
 
     @property
@@ -452,6 +509,19 @@ class Receiver(On[EventT]):
         self._error_hooks.append(hook)
         return hook
 
+    def on_processed(
+        self, hook: Callable[[EventT | UnknownEvent | InvalidEvent, Outcome], _R]
+    ) -> Callable[[EventT | UnknownEvent | InvalidEvent, Outcome], _R]:
+        """Register a hook given the event and its 200 `Outcome` once a delivery is processed.
+
+        It runs after the handlers succeeded and the store recorded the delivery as done, on
+        every path (`handle`, `handle_async`, a worker's `process`, `replay`), never for a
+        duplicate or a failure. For notifications (Django's signals): the delivery is done, so
+        an exception inside the hook is logged and changes nothing.
+        """
+        self._processed_hooks.append(hook)
+        return hook
+
     def handlers_for(self, event: Any) -> list[Handler]:
         """The handlers registered for `event`'s type, in registration order (not `on_any`'s)."""
         if isinstance(event, UnknownEvent):
@@ -467,17 +537,8 @@ class Receiver(On[EventT]):
         if content_length is not None and content_length > self.max_body_size:
             raise PayloadTooLargeError(self.max_body_size)
 
-    def _admit(
-        self,
-        method: str,
-        body: Body,
-        headers: HeadersLike,
-        delivery: _Delivery,
-        *,
-        now: Now | None = None,
-        verify: bool = True,
-    ) -> None:
-        """Method, size, signature and payload checks: everything before the store."""
+    def _check_request(self, method: str, body: Body) -> None:
+        """Method and size: what is refused before any key is looked up."""
         if method.upper() != "POST":
             message = f"webhooks are delivered with POST, not {method.upper()[:16]}"
             raise _Stop(
@@ -487,19 +548,89 @@ class Receiver(On[EventT]):
             )
         if len(body) > self.max_body_size:
             raise PayloadTooLargeError(self.max_body_size)
+
+    def _tenant_of(self, tenant: str | None, headers: HeadersLike, delivery: _Delivery) -> bool:
+        """Find the delivery's tenant; whether there is one to look up (a valid tenant id)."""
+        if self.tenants is None:
+            if tenant is not None:
+                raise TypeError(
+                    "tenant= is for receivers made with secret=TenantSecrets(...); "
+                    "this one has its own secret"
+                )
+            return False
+        if tenant is None and self.tenant_header is not None:
+            tenant = get_header(headers, self.tenant_header, self.tenant_header.lower())
+        if valid_tenant(tenant):
+            delivery.tenant = tenant
+            return True
+        delivery.unknown_tenant = True  # missing or not a tenant id: never looked up
+        return False
+
+    def _verifier(self, found: Verifier | None, delivery: _Delivery) -> Verifier:
+        """The tenant's verifier, or for an unknown tenant the stand-in that fails like one."""
+        if found is None:
+            delivery.unknown_tenant = True
+            return self.verifier
+        return found
+
+    def _resolve(self, tenant: str | None, headers: HeadersLike, delivery: _Delivery) -> Verifier:
+        """The verifier of the delivery's tenant (or the receiver's own); may look it up."""
+        if not self._tenant_of(tenant, headers, delivery):
+            return self.verifier
+        tenants = cast("TenantSecrets", self.tenants)
+        return self._verifier(tenants.verifier(cast("str", delivery.tenant)), delivery)
+
+    async def _resolve_async(
+        self, tenant: str | None, headers: HeadersLike, delivery: _Delivery
+    ) -> Verifier:
+        """`_resolve` without blocking the loop."""
+        if not self._tenant_of(tenant, headers, delivery):
+            return self.verifier
+        tenants = cast("TenantSecrets", self.tenants)
+        return self._verifier(await tenants.averifier(cast("str", delivery.tenant)), delivery)
+
+    def _admit(
+        self,
+        body: Body,
+        headers: HeadersLike,
+        delivery: _Delivery,
+        verifier: Verifier,
+        *,
+        now: Now | None = None,
+        verify: bool = True,
+    ) -> None:
+        """Signature and payload checks (after `_check_request`): everything before the store."""
         name = self.provider.name
-        keys = self.provider.delivery_keys(body, headers)  # the body is hashed once, if at all
+        tenant = delivery.tenant
+        # The body is hashed once, if at all; a tenant's ids are its own (``acme/dlv_1``).
+        keys = [
+            tenant_delivery_id(tenant, key) for key in self.provider.delivery_keys(body, headers)
+        ]
         # Before verifying, so that a refused delivery's log line names it (unverified).
         delivery.key = store_key(name, keys[0])
+        trace = delivery.trace
         if verify:
-            delivery.key_id = self.verifier.verify(body, headers, now=now)
+            if trace is not None:
+                trace.enter("verify")
+            delivery.key_id = verifier.verify(body, headers, now=now)
+            if trace is not None:
+                trace.leave()
+        if delivery.unknown_tenant:  # the stand-in key cannot verify; never let it pass
+            delivery.key_id = None
+            if verify:
+                raise SignatureMismatchError(_signature_header(verifier))
+            raise VerificationError(f"there is no tenant {tenant!r} (its lookup returned None)")
         delivery.also = tuple(store_key(name, key) for key in keys[1:])
+        if trace is not None:
+            trace.enter("parse")
         try:
             event: Any = self.provider.parse(body)
             delivery.event, delivery.event_type = event, event.event_type
             self.provider.check_event_header(event, headers)
         except PayloadError as exc:
             self._invalid_payload(body, exc, delivery)
+        if trace is not None:
+            trace.leave()
         if verify and self.max_age is not None:
             self._check_age(delivery.event, now)
 
@@ -558,6 +689,9 @@ class Receiver(On[EventT]):
         if self.dead_letters is None:
             return
         letter_id = cast("str", delivery.key)
+        kept = keep_headers(headers, self._kept_headers)
+        if delivery.trace is not None:  # a replay links back to this delivery's trace
+            kept |= delivery.trace.carrier()
         try:
             previous = self.dead_letters.get(letter_id)
             self.dead_letters.add(
@@ -565,16 +699,19 @@ class Receiver(On[EventT]):
                     id=letter_id,
                     provider=self.provider.name,
                     body=_bytes(body),
-                    headers=keep_headers(headers, self._kept_headers),
+                    headers=kept,
                     reason=_INVALID_PAYLOAD,
                     error=str(error),
                     attempts=1 if previous is None else previous.attempts + 1,
                     received_at=delivery.received_at,
+                    tenant=delivery.tenant,
                 )
             )
         except Exception as exc:
             logger.exception("webhook dead letter %s could not be recorded", letter_id)
             raise StoreUnavailableError("the dead letters did not answer") from exc
+        if _observe.on:
+            _observe.dead_lettered(self, self.provider.name, _INVALID_PAYLOAD)
 
     def _outcome_of_claim(self, claim: Claim) -> None:
         if claim.state is ClaimState.DONE:
@@ -608,9 +745,18 @@ class Receiver(On[EventT]):
         A refusal or an outage names its cause (the error's message, which never holds a
         secret or an expected signature; credentials in a URL are cut out); a wrong secret,
         where every delivery is 401, shows at WARNING.
+
+        The record carries the same fields as attributes (`_fields`), for a JSON formatter; the
+        delivery's observers hear here how it ended.
         """
+        verified = delivery.key_id is not None
         outcome = Outcome(
-            outcome.status, outcome.body, outcome.headers, delivery.event, delivery.key_id
+            outcome.status,
+            outcome.body,
+            outcome.headers,
+            delivery.event,
+            delivery.key_id,
+            delivery.tenant if verified else None,
         )
         result = outcome.body.get("status") or outcome.body.get("error")
         if outcome.status >= 500:
@@ -627,30 +773,66 @@ class Receiver(On[EventT]):
             if len(paths) > _MAX_LOGGED_PATHS:
                 extra += f",+{len(paths) - _MAX_LOGGED_PATHS}"
         if error is not None and level >= logging.WARNING:
-            extra += " cause=" + repr(_CREDENTIALS.sub("***@", str(error)))
+            cause = repr(_CREDENTIALS.sub("***@", str(error)))
+            if delivery.unknown_tenant and outcome.status == 401:  # made as costly as a refusal
+                cause = "'unknown tenant'"
+            extra += " cause=" + cause
+        # A tenant is logged only once it is known to be a tenant id (no text from the request).
+        provider = self.provider.name
+        if self.tenants is not None:
+            provider += f" tenant={delivery.tenant or '-'}"
+        duration = time.perf_counter() - delivery.started
+        if delivery.trace is not None:
+            delivery.trace.end(outcome, delivery, duration)
         logger.log(
             level,
             "webhook provider=%s event=%s key=%s key_id=%s outcome=%s status=%d duration_ms=%.1f%s",
-            self.provider.name,
+            provider,
             delivery.event_type,
             delivery.key,
             delivery.key_id,
             result,
             outcome.status,
-            (time.perf_counter() - delivery.started) * 1000,
+            duration * 1000,
             extra,
+            extra=self._fields(delivery, result, outcome.status, duration),
         )
         return outcome
 
+    def _fields(
+        self, delivery: _Delivery, outcome: object, status: int, duration: float
+    ) -> dict[str, Any]:
+        """A delivery's log line as record attributes, so a JSON formatter needs no parsing."""
+        return {
+            "provider": self.provider.name,
+            "event_type": delivery.event_type,
+            "key": delivery.key,
+            "key_id": delivery.key_id,
+            "outcome": outcome,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "handlers": delivery.handlers,
+            "tenant": delivery.tenant,
+        }
+
     # The synchronous path (Flask, Django)
 
-    def handle(self, body: Body, headers: HeadersLike, *, method: str = "POST") -> Outcome:
-        """Run one delivery through the pipeline and return what to answer."""
+    def handle(
+        self, body: Body, headers: HeadersLike, *, method: str = "POST", tenant: str | None = None
+    ) -> Outcome:
+        """Run one delivery through the pipeline and return what to answer.
+
+        `tenant` is the tenant the delivery is addressed to, for a receiver with
+        `TenantSecrets` (the adapters pass it from the route); else the `tenant_header`'s.
+        """
         delivery = _Delivery(time.perf_counter())
+        if _observe.on:
+            delivery.trace = _observe.start(self, "request", headers)
         try:
-            self._admit(method, body, headers, delivery)
+            self._check_request(method, body)
+            self._admit(body, headers, delivery, self._resolve(tenant, headers, delivery))
             if self.defer is not None:
-                return self._log(delivery, self._submit(body, headers))
+                return self._log(delivery, self._submit(body, headers, delivery))
             return self._log(delivery, self._process(delivery))
         except _Rejected as rejected:
             return self._record(body, headers, delivery, rejected)
@@ -660,7 +842,7 @@ class Receiver(On[EventT]):
             return self._log(delivery, self._failure(exc), exc)
 
     def verified_event(
-        self, body: Body, headers: HeadersLike
+        self, body: Body, headers: HeadersLike, *, tenant: str | None = None
     ) -> EventT | UnknownEvent | InvalidEvent:
         """Verify and parse one delivery as `handle` does, without the store or the handlers.
 
@@ -672,7 +854,8 @@ class Receiver(On[EventT]):
         """
         delivery = _Delivery(time.perf_counter())
         try:
-            self._admit("POST", body, headers, delivery)
+            self._check_request("POST", body)
+            self._admit(body, headers, delivery, self._resolve(tenant, headers, delivery))
         except _Rejected as rejected:
             if self.invalid_payloads == "accept":
                 return cast("InvalidEvent", delivery.invalid)
@@ -680,27 +863,60 @@ class Receiver(On[EventT]):
             raise rejected.error from None
         return cast("EventT | UnknownEvent", delivery.event)
 
-    def _submit(self, body: Body, headers: HeadersLike) -> Outcome:
-        """Queue a verified delivery: 202 once accepted; the defer raises if it was not."""
+    async def verified_event_async(
+        self, body: Body, headers: HeadersLike, *, tenant: str | None = None
+    ) -> EventT | UnknownEvent | InvalidEvent:
+        """`verified_event` without blocking the loop: an async `TenantSecrets` lookup is
+        awaited; a sync one, and recording a dead letter, run in worker threads."""
+        delivery = _Delivery(time.perf_counter())
+        try:
+            self._check_request("POST", body)
+            verifier = await self._resolve_async(tenant, headers, delivery)
+            self._admit(body, headers, delivery, verifier)
+        except _Rejected as rejected:
+            if self.invalid_payloads == "accept":
+                return cast("InvalidEvent", delivery.invalid)
+            if self.dead_letters is not None:
+                await asyncio.to_thread(self._keep, body, headers, delivery, rejected.error)
+            raise rejected.error from None
+        return cast("EventT | UnknownEvent", delivery.event)
+
+    def _submit(self, body: Body, headers: HeadersLike, delivery: _Delivery) -> Outcome:
+        """Queue a verified delivery: 202 once accepted; the defer raises if it was not.
+
+        With observers, its trace context goes with it, so the worker's trace continues it.
+        """
         data = _bytes(body)
+        kept = keep_headers(headers, self._kept_headers)
+        trace = delivery.trace
+        if trace is not None:
+            kept |= trace.carrier()
+            trace.enter("publish")
         queued = QueuedDelivery(
-            self.provider.name, data, keep_headers(headers, self._kept_headers), _epoch(None)
+            self.provider.name, data, kept, _epoch(None), tenant=delivery.tenant
         )
         cast("Defer", self.defer).submit(queued)
+        if trace is not None:
+            trace.leave()
         return Outcome(202, {"status": "queued"})
 
     def _process(self, delivery: _Delivery) -> Outcome:
         if self.store is None:
             self._dispatch(delivery)
-            return Outcome(200, {"status": "processed"})
+            return self._processed(delivery)
         if self._async_store:
             raise TypeError("an async store needs handle_async(); use a sync store with handle()")
         store = cast("IdempotencyStore", self.store)
         key = cast("StoreKey", delivery.key)
+        trace = delivery.trace
+        if trace is not None:
+            trace.enter("claim")
         if delivery.also:
             claim = store.claim(key, lease=self.lease, also=delivery.also)
         else:  # a store written before multi-key claims still works for one key
             claim = store.claim(key, lease=self.lease)
+        if trace is not None:
+            trace.leave()
         self._outcome_of_claim(claim)
         try:
             self._dispatch(delivery)
@@ -710,25 +926,64 @@ class Receiver(On[EventT]):
             except StoreUnavailableError:
                 logger.warning(_RELEASE_FAILED)
             raise
+        if trace is not None:
+            trace.enter("complete")
         store.complete(claim, retain=self.retain)
-        return Outcome(200, {"status": "processed"})
+        if trace is not None:
+            trace.leave()
+        return self._processed(delivery)
+
+    def _processed(self, delivery: _Delivery) -> Outcome:
+        """The 200 of a processed delivery, after running the `on_processed` hooks."""
+        outcome = Outcome(
+            200, {"status": "processed"}, event=delivery.event, key_id=delivery.key_id
+        )
+        for hook in self._processed_hooks:
+            try:
+                _run(hook, delivery.event, outcome)
+            except Exception:
+                self._processed_hook_failed(hook, delivery)
+        return outcome
+
+    async def _processed_async(self, delivery: _Delivery) -> Outcome:
+        """`_processed` on the event loop: coroutine hooks awaited, others in threads."""
+        outcome = Outcome(
+            200, {"status": "processed"}, event=delivery.event, key_id=delivery.key_id
+        )
+        for hook in self._processed_hooks:
+            try:
+                await _run_async(hook, delivery.event, outcome)
+            except Exception:
+                self._processed_hook_failed(hook, delivery)
+        return outcome
 
     def _dispatch(self, delivery: _Delivery) -> None:
-        """Run the event's handlers, then the `on_any` ones; the first exception stops them."""
+        """Run the event's handlers, then the `on_any` ones; the first exception stops them.
+
+        They (and the `on_error` hooks) find the delivery's tenant with `current_tenant`.
+        """
         event = delivery.event
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
-        for handler in [*handlers, *self._any]:
-            try:
-                _run(handler, event)
-            except Exception as exc:
-                self._handler_failed(handler, delivery)
-                for hook in self._error_hooks:
-                    try:
-                        _run(hook, event, exc)
-                    except Exception:
-                        self._hook_failed(hook, delivery)
-                raise _HandlerFailed(exc) from exc
+        trace = delivery.trace
+        with serving(delivery.tenant):
+            for handler in [*handlers, *self._any]:
+                if trace is not None:
+                    trace.enter("handler", _name(handler))
+                try:
+                    _run(handler, event)
+                except Exception as exc:
+                    if trace is not None:
+                        trace.leave(exc)
+                    self._handler_failed(handler, delivery)
+                    for hook in self._error_hooks:
+                        try:
+                            _run(hook, event, exc)
+                        except Exception:
+                            self._hook_failed(hook, delivery)
+                    raise _HandlerFailed(exc) from exc
+                if trace is not None:
+                    trace.leave()
 
     def _handler_failed(self, handler: Handler, delivery: _Delivery) -> None:
         """Log a handler's exception with its traceback, and which delivery it was handling."""
@@ -739,7 +994,19 @@ class Receiver(On[EventT]):
             self.provider.name,
             delivery.event_type,
             delivery.key,
+            extra=self._raised_fields(delivery, handler),
         )
+
+    def _raised_fields(
+        self, delivery: _Delivery, function: Callable[..., object]
+    ) -> dict[str, Any]:
+        """A raised handler's or hook's log record attributes, for a JSON formatter."""
+        return {
+            "provider": self.provider.name,
+            "event_type": delivery.event_type,
+            "key": delivery.key,
+            "handler": _name(function),
+        }
 
     def _hook_failed(self, hook: ErrorHook, delivery: _Delivery) -> None:
         """Log an `on_error` hook's own exception; the handler's is still the one raised."""
@@ -750,6 +1017,19 @@ class Receiver(On[EventT]):
             self.provider.name,
             delivery.event_type,
             delivery.key,
+            extra=self._raised_fields(delivery, hook),
+        )
+
+    def _processed_hook_failed(self, hook: ProcessedHook, delivery: _Delivery) -> None:
+        """Log an `on_processed` hook's own exception; the delivery stays processed."""
+        logger.exception(
+            "webhook on_processed hook %s raised: provider=%s event=%s key=%s "
+            "(the delivery is processed all the same)",
+            _name(hook),
+            self.provider.name,
+            delivery.event_type,
+            delivery.key,
+            extra=self._raised_fields(delivery, hook),
         )
 
     # The worker side of a deferred delivery
@@ -761,6 +1041,7 @@ class Receiver(On[EventT]):
         *,
         received_at: Now | None = None,
         verify: bool = True,
+        tenant: str | None = None,
     ) -> Outcome:
         """Run a queued delivery's handlers in a worker: claim, dispatch, complete or release.
 
@@ -775,11 +1056,16 @@ class Receiver(On[EventT]):
 
         An invalid payload follows `invalid_payloads` as in `handle`, except that `process`
         records no dead letter: its caller does (the Celery task buries the 400 with reason
-        ``"invalid_payload"``; `replay` keeps the letter).
+        ``"invalid_payload"``; `replay` keeps the letter). `tenant` is the queued delivery's
+        (`QueuedDelivery.tenant`, `DeadLetter.tenant`), whose keys verify it again.
         """
         delivery = _Delivery(time.perf_counter())
+        if _observe.on:
+            delivery.trace = _observe.start(self, "worker", headers)
         try:
-            self._admit("POST", body, headers, delivery, now=received_at, verify=verify)
+            self._check_request("POST", body)
+            verifier = self._resolve(tenant, {}, delivery)
+            self._admit(body, headers, delivery, verifier, now=received_at, verify=verify)
             return self._log(delivery, self._process(delivery))
         except _HandlerFailed as failed:
             self._log(delivery, failed.outcome)
@@ -793,14 +1079,20 @@ class Receiver(On[EventT]):
     # The asynchronous path (FastAPI, Starlette, async Django)
 
     async def handle_async(
-        self, body: Body, headers: HeadersLike, *, method: str = "POST"
+        self, body: Body, headers: HeadersLike, *, method: str = "POST", tenant: str | None = None
     ) -> Outcome:
-        """Like `handle`, without blocking the loop: sync stores and handlers run in threads."""
+        """Like `handle`, without blocking the loop: sync stores, handlers and lookups run in
+        threads; an async `TenantSecrets` lookup is awaited."""
         delivery = _Delivery(time.perf_counter())
+        if _observe.on:
+            delivery.trace = _observe.start(self, "request", headers)
         try:
-            self._admit(method, body, headers, delivery)
+            self._check_request(method, body)
+            verifier = await self._resolve_async(tenant, headers, delivery)
+            self._admit(body, headers, delivery, verifier)
             if self.defer is not None:  # publishing blocks: keep it off the event loop
-                return self._log(delivery, await asyncio.to_thread(self._submit, body, headers))
+                submitted = await asyncio.to_thread(self._submit, body, headers, delivery)
+                return self._log(delivery, submitted)
             return self._log(delivery, await self._process_async(delivery))
         except _Rejected as rejected:  # the dead letters are synchronous: off the loop too
             return await asyncio.to_thread(self._record, body, headers, delivery, rejected)
@@ -813,12 +1105,17 @@ class Receiver(On[EventT]):
         store = self._aio_store
         if store is None:
             await self._dispatch_async(delivery)
-            return Outcome(200, {"status": "processed"})
+            return await self._processed_async(delivery)
         key = cast("StoreKey", delivery.key)
+        trace = delivery.trace
+        if trace is not None:
+            trace.enter("claim")
         if delivery.also:
             claim = await store.claim(key, lease=self.lease, also=delivery.also)
         else:
             claim = await store.claim(key, lease=self.lease)
+        if trace is not None:
+            trace.leave()
         self._outcome_of_claim(claim)
         try:
             await self._dispatch_async(delivery)
@@ -828,25 +1125,37 @@ class Receiver(On[EventT]):
             except StoreUnavailableError:
                 logger.warning(_RELEASE_FAILED)
             raise
+        if trace is not None:
+            trace.enter("complete")
         await store.complete(claim, retain=self.retain)
-        return Outcome(200, {"status": "processed"})
+        if trace is not None:
+            trace.leave()
+        return await self._processed_async(delivery)
 
     async def _dispatch_async(self, delivery: _Delivery) -> None:
         """`_dispatch` on the event loop: coroutine functions awaited, others in threads."""
         event = delivery.event
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
-        for handler in [*handlers, *self._any]:
-            try:
-                await _run_async(handler, event)
-            except Exception as exc:
-                self._handler_failed(handler, delivery)
-                for hook in self._error_hooks:
-                    try:
-                        await _run_async(hook, event, exc)
-                    except Exception:
-                        self._hook_failed(hook, delivery)
-                raise _HandlerFailed(exc) from exc
+        trace = delivery.trace
+        with serving(delivery.tenant):  # worker threads run in a copy of this context
+            for handler in [*handlers, *self._any]:
+                if trace is not None:
+                    trace.enter("handler", _name(handler))
+                try:
+                    await _run_async(handler, event)
+                except Exception as exc:
+                    if trace is not None:
+                        trace.leave(exc)
+                    self._handler_failed(handler, delivery)
+                    for hook in self._error_hooks:
+                        try:
+                            await _run_async(hook, event, exc)
+                        except Exception:
+                            self._hook_failed(hook, delivery)
+                    raise _HandlerFailed(exc) from exc
+                if trace is not None:
+                    trace.leave()
 
 
 def _run(function: Callable[..., Awaitable[None] | None], *args: Any) -> None:
@@ -902,6 +1211,11 @@ def _epoch(now: Now | None) -> float:
 
 def _bytes(body: Body) -> bytes:
     return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+
+
+def _signature_header(verifier: Verifier) -> str:
+    """The name of the header a verifier reads its signature from, for a mismatch error."""
+    return str(getattr(verifier, "header", "webhook-signature"))
 
 
 def _name(handler: Callable[..., object]) -> str:

@@ -2,7 +2,8 @@
 letters' storage (`webhook_kit.deadletters`), which know nothing of this module.
 
 `replay` runs letters through `Receiver.process`: the current models and handlers, the same
-idempotency store (a delivery processed meanwhile is a duplicate and is not run again). It checks
+idempotency store (a delivery processed meanwhile is a duplicate and is not run again), and a
+tenant's letter with that tenant's keys. It checks
 the signature as of the time the delivery was received, so an edited record is refused; pass
 ``verify=False`` for letters whose secret has since been rotated away.
 """
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from . import _observe
 from .deadletters import DeadLetter, DeadLetterStore, describe
 from .receiver import Receiver
 
@@ -74,10 +76,24 @@ def _replay_one(
     receiver = receivers.get(letter.provider)
     if receiver is None:
         return Replayed(letter.id, "no_receiver", f"no receiver for {letter.provider!r}")
+    replayed = _replay_letter(receiver, dead_letters, letter, verify=verify)
+    if _observe.on:
+        _observe.replayed(receiver, letter.provider, replayed.result)
+    return replayed
+
+
+def _replay_letter(
+    receiver: Receiver, dead_letters: DeadLetterStore, letter: DeadLetter, *, verify: bool
+) -> Replayed:
     try:
-        outcome = receiver.process(
-            letter.body, letter.headers, received_at=letter.received_at, verify=verify
-        )
+        with _observe.replaying():  # its trace links to the original delivery's
+            outcome = receiver.process(
+                letter.body,
+                letter.headers,
+                received_at=letter.received_at,
+                verify=verify,
+                tenant=letter.tenant,
+            )
     except Exception as exc:  # a handler failed again: keep the letter, count the attempt
         error = describe(exc)
         dead_letters.add(_again(letter, "handler_failed", error))

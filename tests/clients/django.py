@@ -18,7 +18,7 @@ setup()
 from django.test import AsyncClient, Client  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
-from tests.receiving import ClientFactory, Post, Reply  # noqa: E402
+from tests.receiving import ClientFactory, Post, Reply, route  # noqa: E402
 from webhook_kit.django import webhook_urls  # noqa: E402
 from webhook_kit.receiver import Receiver  # noqa: E402
 
@@ -32,11 +32,11 @@ def reply_of(response: Any) -> Reply:
     )
 
 
-def django_sync(receiver: Receiver) -> Post:
+def django_sync(receiver: Receiver, tenant: str | None = None) -> Post:
     """The receiver's `webhook_view` route from `webhook_urls`, in `django.test.Client`."""
     routes = URLConf(*webhook_urls(receiver))
     client = Client(enforce_csrf_checks=True)
-    url = f"/webhooks/{receiver.provider.name}"
+    url = route(receiver, tenant)
 
     def post(body: bytes, headers: Mapping[str, str], method: str = "POST") -> Reply:
         content_type, others = split_headers(headers)
@@ -49,11 +49,11 @@ def django_sync(receiver: Receiver) -> Post:
     return post
 
 
-def django_async(receiver: Receiver) -> Post:
+def django_async(receiver: Receiver, tenant: str | None = None) -> Post:
     """The receiver's `async_webhook_view` route, in `django.test.AsyncClient`."""
     routes = URLConf(*webhook_urls(receiver, asynchronous=True))
     client = AsyncClient(enforce_csrf_checks=True)
-    url = f"/webhooks/{receiver.provider.name}"
+    url = route(receiver, tenant)
 
     def post(body: bytes, headers: Mapping[str, str], method: str = "POST") -> Reply:
         content_type, others = split_headers(headers)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 import httpx
 from fastapi import FastAPI
 
-from tests.receiving import ClientFactory, Post, Reply
+from tests.receiving import ClientFactory, Post, Reply, route
 from webhook_kit.fastapi import webhook_router
 from webhook_kit.receiver import Receiver
 
@@ -37,11 +37,11 @@ def request(
     return asyncio.run(send())
 
 
-def fastapi_router(receiver: Receiver) -> Post:
+def fastapi_router(receiver: Receiver, tenant: str | None = None) -> Post:
     """The receiver's route in `webhook_router`, included in a fresh app."""
     app = FastAPI()
     app.include_router(webhook_router(receiver))
-    url = f"/webhooks/{receiver.provider.name}"
+    url = route(receiver, tenant)
 
     def post(body: bytes, headers: Mapping[str, str], method: str = "POST") -> Reply:
         response = request(app, method, url, content=body, headers=headers)

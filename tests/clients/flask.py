@@ -6,17 +6,17 @@ from collections.abc import Mapping
 
 import flask
 
-from tests.receiving import ClientFactory, Post, Reply
+from tests.receiving import ClientFactory, Post, Reply, route
 from webhook_kit.flask import webhook_blueprint
 from webhook_kit.receiver import Receiver
 
 
-def flask_blueprint(receiver: Receiver) -> Post:
+def flask_blueprint(receiver: Receiver, tenant: str | None = None) -> Post:
     """The receiver's route in `webhook_blueprint`, registered on a fresh app."""
     app = flask.Flask(__name__)
     app.register_blueprint(webhook_blueprint(receiver))
     client = app.test_client()
-    url = f"/webhooks/{receiver.provider.name}"
+    url = route(receiver, tenant)
 
     def post(body: bytes, headers: Mapping[str, str], method: str = "POST") -> Reply:
         response = client.open(url, method=method, data=body, headers=dict(headers))

@@ -21,6 +21,7 @@ def _environment(workdir: Path, store: str, prefix: str) -> dict[str, str]:
     env = dict(os.environ)
     env |= {f"{name.upper()}_WEBHOOK_SECRET": secret for name, secret in SECRETS.items()}
     env["WEBHOOK_KIT_EVENTS_DB"] = str(workdir / "events.sqlite3")
+    env["WEBHOOK_KIT_TENANTS_DB"] = str(workdir / "tenants.sqlite3")
     env["WEBHOOK_KIT_STORE"] = store
     env["WEBHOOK_KIT_STORE_PREFIX"] = prefix
     return env

@@ -78,11 +78,43 @@ def _uvicorn(target: str) -> Callable[[int], list[str]]:
     return command
 
 
+def _aiohttp(target: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "aiohttp.web", "-H", "127.0.0.1", "-P", str(port), target]
+
+    return command
+
+
+def _functions_framework(source: str) -> Callable[[int], list[str]]:
+    """The functions-framework CLI, as Cloud Functions run it: one gunicorn worker, threads."""
+
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            *("--target", "webhook", "--source", source),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ]
+
+    return command
+
+
 APPS: dict[str, App] = {
     "flask": App("flask", 3, _gunicorn("examples.flask_app:app"), ROOT / "examples/flask_app.py"),
     # Two uvicorn workers: on a two-core machine, two processes that each await many requests.
     "fastapi": App(
         "fastapi", 2, _uvicorn("examples.fastapi_app:app"), ROOT / "examples/fastapi_app.py"
+    ),
+    "starlette": App(
+        "starlette", 2, _uvicorn("examples.starlette_app:app"), ROOT / "examples/starlette_app.py"
+    ),
+    "litestar": App(
+        "litestar", 2, _uvicorn("examples.litestar_app:app"), ROOT / "examples/litestar_app.py"
+    ),
+    # aiohttp's own runner: one process awaiting every request.
+    "aiohttp": App(
+        "aiohttp", 1, _aiohttp("examples.aiohttp_app:make_app"), ROOT / "examples/aiohttp_app.py"
     ),
     "django": App(
         "django",
@@ -90,6 +122,7 @@ APPS: dict[str, App] = {
         _gunicorn("webhooks_site.wsgi:application", "--chdir", "examples/django_project"),
         ROOT / "examples/django_project/webhooks_site/wsgi.py",
     ),
+    "gcf": App("gcf", 1, _functions_framework("examples/gcf_app.py"), ROOT / "examples/gcf_app.py"),
 }
 
 
@@ -211,9 +244,21 @@ class Running:
     events_db: Path
     client: httpx.Client
 
-    def url(self, provider: str) -> str:
-        """The absolute URL of `provider`'s route."""
-        return f"{self.server.url}/webhooks/{provider}"
+    def url(self, provider: str, tenant: str | None = None) -> str:
+        """The absolute URL of `provider`'s route (of `tenant`'s, for the tenant receivers)."""
+        return f"{self.server.url}/webhooks/{provider}" + ("" if tenant is None else f"/{tenant}")
+
+    def add_tenant(self, tenant: str, provider: str, secret: str) -> None:
+        """Give `tenant` a `secret` for `provider` in the app's tenants table (examples/common)."""
+        path = self.events_db.with_name("tenants.sqlite3")
+        with contextlib.closing(sqlite3.connect(path, timeout=10)) as connection, connection:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS tenant_secrets (tenant TEXT NOT NULL, "
+                "provider TEXT NOT NULL, secret TEXT NOT NULL, PRIMARY KEY (tenant, provider))"
+            )
+            connection.execute(
+                "INSERT OR REPLACE INTO tenant_secrets VALUES (?, ?, ?)", (tenant, provider, secret)
+            )
 
 
 def _group_alive(pgid: int) -> bool:

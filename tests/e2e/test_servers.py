@@ -7,6 +7,7 @@ unique marker so that each test counts only its own rows in the app's events fil
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -117,6 +118,64 @@ def test_failed_delivery_is_processed_by_the_resend(server: Running, provider: s
     assert sum(recorded(server.events_db, marker).values()) == 1
 
 
+def _tenants(server: Running, provider: str, count: int = 2) -> list[tuple[str, str]]:
+    """`count` new tenants of `provider` in the app's table, each with a secret of its own."""
+    made = []
+    for _ in range(count):
+        tenant = "t-" + secrets.token_hex(6)
+        key = secrets.token_bytes(24)
+        secret = "whsec_" + base64.b64encode(key).decode() if provider == "pulse" else key.hex()
+        server.add_tenant(tenant, provider, secret)
+        made.append((tenant, secret))
+    return made
+
+
+@pytest.mark.parametrize("provider", list(providers.PROVIDERS))
+def test_each_tenant_is_served_with_its_own_secret(server: Running, provider: str) -> None:
+    """At ``/webhooks/<provider>/<tenant>`` a tenant's delivery passes with its own secret only;
+    one delivery id sent to two tenants is processed once for each."""
+    (first, first_secret), (second, second_secret) = _tenants(server, provider)
+    marker = "e2e_" + secrets.token_hex(8)
+    payload = testing.sample(provider, FIRST_EVENT[provider]) | {"e2e_marker": marker}
+    for tenant, secret, other in ((first, first_secret, second), (second, second_secret, first)):
+        body, headers = testing.signed_delivery(
+            provider, secret, payload, delivery_id="dlv_" + marker
+        )
+        refused = server.client.post(server.url(provider, other), content=body, headers=headers)
+        assert (refused.status_code, refused.json()["error"]) == (401, "signature_mismatch")
+        url = server.url(provider, tenant)
+        accepted = server.client.post(url, content=body, headers=headers)
+        assert (accepted.status_code, accepted.json()) == (200, {"status": "processed"})
+        again = server.client.post(url, content=body, headers=headers)
+        assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
+    assert recorded(server.events_db, marker) == Counter(
+        {
+            (f"{provider}/{first}", FIRST_EVENT[provider]): 1,
+            (f"{provider}/{second}", FIRST_EVENT[provider]): 1,
+        }
+    )
+
+
+@pytest.mark.parametrize("tenant", ["t-unknown", "bad!id"])
+def test_an_unknown_tenant_is_answered_as_a_wrong_signature(server: Running, tenant: str) -> None:
+    """A tenant that does not exist gets the very answer of a wrong signature for a real one."""
+    [(known, secret)] = _tenants(server, "struktr", count=1)
+    body, headers = testing.signed_delivery("struktr", secret, FIRST_EVENT["struktr"])
+    unknown = server.client.post(
+        server.url("struktr", f"{tenant}-{secrets.token_hex(4)}"), content=body, headers=headers
+    )
+    wrong = testing.signed_delivery("struktr", "not-" + secret, FIRST_EVENT["struktr"])
+    refused = server.client.post(
+        server.url("struktr", known), content=wrong.body, headers=wrong.headers
+    )
+    assert unknown.status_code == refused.status_code == 401
+    assert unknown.content == refused.content
+    varying = {"date", "server", "content-length"}
+    assert {k: v for k, v in unknown.headers.items() if k not in varying} == {
+        k: v for k, v in refused.headers.items() if k not in varying
+    }
+
+
 def test_declared_length_over_the_limit_is_refused_unread(server: Running) -> None:
     """A request declaring a body over 10 MiB gets 413 at once, before any body byte is sent."""
     head = (
@@ -134,7 +193,10 @@ def test_declared_length_over_the_limit_is_refused_unread(server: Running) -> No
     assert received.startswith(b"HTTP/1.1 413 "), received
 
 
-@pytest.mark.parametrize("script", ["flask_app.py", "fastapi_app.py"])
+@pytest.mark.parametrize(
+    "script",
+    ["flask_app.py", "fastapi_app.py", "starlette_app.py", "litestar_app.py", "aiohttp_app.py"],
+)
 def test_example_runs_as_a_script(script: str, tmp_path: Path) -> None:
     """``python examples/<app>.py`` serves the app on $PORT and stops on SIGTERM."""
     env = dict(os.environ) | {

@@ -19,6 +19,7 @@ from webhook_kit.idempotency import IdempotencyStore
 from webhook_kit.idempotency.sql import SQLStore
 
 from .backends import CONTRACT_KINDS, Spec, close_store, open_store, sqlalchemy_url
+from .cluster import Cluster, running_cluster
 
 SERVICE_FIXTURES = {"redis": "redis_url", "postgres": "postgres_dsn", "mariadb": "mariadb_dsn"}
 
@@ -46,6 +47,10 @@ def make_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
             url = request.getfixturevalue("redis_url")
             cleanups.append(lambda: _delete_redis_keys(url, prefix))
             return Spec(kind, prefix, url)
+        if backend == "redis-cluster":
+            cluster = request.getfixturevalue("redis_cluster")
+            cleanups.append(lambda: _delete_cluster_keys(cluster, prefix))
+            return Spec(kind, prefix, cluster.url)
         if backend.startswith("django-"):
             location = str(tmp_path / f"{prefix}.sqlite3")
             if backend == "django-postgres":
@@ -74,6 +79,29 @@ def _delete_redis_keys(url: str, prefix: str) -> None:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+def _delete_cluster_keys(cluster: Cluster, prefix: str) -> None:
+    """Delete a test's keys on the cluster: its prefix (and longer ones) in a hash tag.
+
+    Each master is scanned on its own (the cluster client's `scan_iter` leaves a connection
+    open), and keys are deleted one by one (several keys in one `DEL` must share a slot).
+    """
+    for port, role in cluster.roles().items():
+        if role == "master":
+            with redis.Redis(port=port) as node:
+                for key in list(node.scan_iter(match=f"{{{prefix}*", count=1000)):
+                    node.delete(key)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A throwaway Redis Cluster (3 masters, 3 replicas) shared by the session's tests.
+
+    Tests that kill a node start their own (`running_cluster`), so this one stays whole.
+    """
+    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 def _drop_table(url: str, table: str) -> None:

@@ -8,8 +8,10 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pymysql
 import pytest
@@ -33,6 +35,7 @@ from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
 from webhook_kit.idempotency.sql import SQLStore
 
 from .backends import Spec, close_store, open_store, sqlalchemy_url
+from .relay import relay_to
 
 KEY = store_key("struktr", "evt_0001")
 
@@ -396,3 +399,31 @@ def test_sqlite_operation_that_must_wait_goes_to_a_thread(
     claim = asyncio.run(main())
     holder.close()
     assert (claim.state, ticks, thread_hops) == (ClaimState.ACQUIRED, [0] * 5, ["claim"])
+
+
+@pytest.mark.parametrize("keys", ["one key", "id and body"])
+@pytest.mark.parametrize("kind", ["redis", "async-redis"])
+def test_redis_claim_whose_reply_was_lost_is_retried_as_acquired(
+    kind: str, keys: str, make_spec: Callable[[str], Spec]
+) -> None:
+    """A claim Redis applied but whose reply was lost is retried by the client, and acquires.
+
+    The retry finds the key holding its own in-progress value: that is this claim's lease, not
+    another worker's, so it must not answer in progress (409 until the lease lapsed).
+    """
+    spec = make_spec(kind)
+    url = urlsplit(spec.location)
+    also = [store_key("struktr", "sha256:" + "ab" * 32)] if keys == "id and body" else []
+    with relay_to(url.hostname or "127.0.0.1", url.port or 6379) as relay:
+        store = open_store(replace(spec, location=f"redis://127.0.0.1:{relay.port}/0"))
+        try:
+            warm = store.claim(store_key("struktr", "warm-up"), also=also)  # connected, loaded
+            store.release(warm)
+            relay.drop_reply_to(b"EVALSHA" if also else b"\r\nNX\r\n")
+            claim = store.claim(KEY, also=also)
+            assert relay.dropped == 1
+            assert claim.state is ClaimState.ACQUIRED
+            store.complete(claim)
+            assert store.claim(KEY).state is ClaimState.DONE
+        finally:
+            close_store(store)

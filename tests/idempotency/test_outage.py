@@ -7,12 +7,16 @@ never answers) must fail once `timeout` has passed, never report acquired or don
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
+import redis.asyncio
 import sqlalchemy as sa
 
 from webhook_kit.errors import StoreUnavailableError, WebhookError
@@ -20,11 +24,24 @@ from webhook_kit.idempotency import Claim, ClaimState, IdempotencyStore, SQLiteS
 from webhook_kit.idempotency.redis import AsyncRedisStore, RedisStore
 from webhook_kit.idempotency.sql import SQLStore
 
-from .backends import sqlalchemy_url
+from .backends import (
+    CLUSTER_CLIENT_OPTIONS,
+    CLUSTER_RETRIES,
+    BlockingView,
+    Spec,
+    async_cluster_client,
+    close_store,
+    cluster_client,
+    open_store,
+    sqlalchemy_url,
+)
+from .cluster import Cluster, running_cluster
 
 KEY = store_key("struktr", "evt_outage")
 #: An acquired claim, as if made before the outage, to complete and release during it.
 HELD = Claim(KEY, ClaimState.ACQUIRED, "0" * 32)
+BODY = store_key("struktr", "sha256:" + "0e" * 32)
+OTHER_BODY = store_key("struktr", "sha256:" + "0d" * 32)
 SLACK = 0.75  # scheduling, process start-up of the client, one refused retry
 
 OPERATIONS: dict[str, Callable[[IdempotencyStore], object]] = {
@@ -131,3 +148,98 @@ def test_postgres_statement_timeout_bounds_a_lock_wait(postgres_dsn: str) -> Non
             blocker.dispose()
         finally:
             store.table.drop(store.engine)
+
+
+@contextmanager
+def _cluster_stores(url: str) -> Iterator[list[IdempotencyStore]]:
+    """A `RedisStore` and an `AsyncRedisStore` (behind a `BlockingView`) on the cluster at `url`."""
+    client = cluster_client(url)
+    aclient = async_cluster_client(url)
+    stores = [
+        RedisStore(client, prefix="wk-outage"),
+        BlockingView(AsyncRedisStore(aclient, prefix="wk-outage"), aclient),
+    ]
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            close_store(store)
+        client.close()
+
+
+def test_redis_cluster_with_every_node_down_raises(tmp_path: Path) -> None:
+    """A Redis Cluster none of whose nodes answers: every operation is `StoreUnavailableError`.
+
+    The cluster client then raises `RedisClusterException` ("cannot be connected"), which is
+    not a `RedisError`: it must become the 503 that makes the provider retry, not a 500.
+    """
+    with running_cluster(tmp_path) as cluster, _cluster_stores(cluster.url) as stores:
+        for number, store in enumerate(stores):
+            assert store.claim(store_key("struktr", f"evt_before_{number}")).acquired
+        for port in cluster.live_ports():
+            cluster.kill(port)
+        for store in stores:
+            for operation in OPERATIONS.values():
+                _assert_unavailable_within(2.0, lambda: operation(store))  # noqa: B023
+            _assert_unavailable_within(2.0, lambda: store.claim(KEY, also=[BODY]))  # noqa: B023
+
+
+def test_redis_cluster_master_hung_answers_within_the_client_bound(tmp_path: Path) -> None:
+    """A master that hangs (SIGSTOP): a claim returns or raises within the advised client's bound.
+
+    With ``socket_timeout`` and ``retry`` set as docs/scaling.md advises, each attempt waits at
+    most the socket timeout: `StoreUnavailableError` within ``(retries + 1) * socket_timeout``,
+    or the claim acquires on the promoted replica if the failover was quicker. (Sync only:
+    redis-py's asyncio cluster client leaves the hung node's connections unclosed when the
+    failover replaces it, which the strict warning filter would report.)
+    """
+    bound = (CLUSTER_RETRIES + 1) * CLUSTER_CLIENT_OPTIONS["socket_timeout"]
+    with running_cluster(tmp_path) as cluster:
+        master = cluster.master_of("{wk-outage}")
+        url = f"redis://127.0.0.1:{next(p for p in cluster.live_ports() if p != master)}/0"
+        with cluster_client(url) as client:
+            store = RedisStore(client, prefix="wk-outage")
+            assert store.claim(store_key("struktr", "evt_before")).acquired  # slot map loaded
+            cluster.processes[master].send_signal(signal.SIGSTOP)
+            started = time.monotonic()
+            try:
+                outcome = store.claim(KEY).state.value
+            except StoreUnavailableError as exc:
+                outcome = type(exc).__name__
+            finally:
+                elapsed = time.monotonic() - started
+                cluster.processes[master].send_signal(signal.SIGCONT)
+    assert outcome in ("acquired", "StoreUnavailableError"), outcome
+    assert elapsed < bound + SLACK, f"took {elapsed:.2f} s, bound {bound} s"
+
+
+@pytest.mark.parametrize("kind", ["redis-cluster", "async-redis-cluster"])
+def test_redis_master_short_of_replicas_raises(
+    kind: str, make_spec: Callable[[str], Spec], redis_cluster: Cluster
+) -> None:
+    """A master with ``min-replicas-to-write`` above its replicas refuses writes: 503, not 500.
+
+    Redis answers ``NOREPLICAS`` to the `SET` and to each script that writes; once replicas
+    suffice again, the same operations go through.
+    """
+    spec = make_spec(kind)
+    store = open_store(spec)
+    master = redis.Redis(port=redis_cluster.master_of(f"{{{spec.prefix}}}"))
+    try:
+        held = store.claim(KEY, also=[BODY])
+        master.config_set("min-replicas-to-write", 2)  # each master has one replica
+        try:
+            for operation in (
+                lambda: store.claim(store_key("struktr", "evt_other")),
+                lambda: store.claim(store_key("struktr", "evt_other"), also=[OTHER_BODY]),
+                lambda: store.complete(held),
+                lambda: store.release(held),
+            ):
+                _assert_unavailable_within(2.0, operation)
+        finally:
+            master.config_set("min-replicas-to-write", 0)
+        store.complete(held)
+        assert store.claim(BODY).state is ClaimState.DONE
+    finally:
+        master.close()
+        close_store(store)

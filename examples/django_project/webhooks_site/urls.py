@@ -1,10 +1,11 @@
-"""Routes: ``/webhooks/<provider>`` for each of the five providers, one receiver each."""
+"""Routes: ``/webhooks/<provider>`` for each of the five providers, one receiver each, and
+``/webhooks/<provider>/<tenant>`` for their tenants, each with its own secret."""
 
 from __future__ import annotations
 
 import os
 
-from common import make_receivers, store_prefix
+from common import make_receivers, make_store, make_tenant_receivers, store_prefix
 
 from webhook_kit.django import webhook_urls
 from webhook_kit.django.store import DjangoStore
@@ -13,7 +14,12 @@ from webhook_kit.django.store import DjangoStore
 # `python manage.py migrate` first), under WEBHOOK_KIT_STORE_PREFIX like every other store;
 # anything else is for examples/common.py to interpret.
 store = (
-    DjangoStore(prefix=store_prefix()) if os.environ.get("WEBHOOK_KIT_STORE") == "django" else None
+    DjangoStore(prefix=store_prefix())
+    if os.environ.get("WEBHOOK_KIT_STORE") == "django"
+    else make_store()
 )
 
-urlpatterns = webhook_urls(make_receivers(store), prefix="webhooks/")
+urlpatterns = [
+    *webhook_urls(make_receivers(store), prefix="webhooks/"),
+    *webhook_urls(make_tenant_receivers(store), prefix="webhooks/"),
+]

@@ -25,7 +25,8 @@ from ._options import (
     "app_spec",
     metavar="MODULE:ATTRIBUTE",
     help="Your receivers, imported from the current directory: a Receiver, a list or dict of "
-    "them, or a CeleryDefer. Their handlers, models and stores run the letters.",
+    "them, or a CeleryDefer, RQDefer or DramatiqDefer. Their handlers, models and stores run "
+    "the letters.",
 )
 @click.option(
     "--dead-letters",

@@ -2,10 +2,10 @@
 
 The command line has no handlers of its own, so ``replay`` imports the application's, the way
 ``celery -A`` and ``uvicorn module:app`` do: ``--app hooks:receivers`` names a `Receiver`, a list
-or dict of them, or an object with a ``receivers`` mapping (a `CeleryDefer`). The dead letters
-are ``--dead-letters PATH`` (a `SQLiteDeadLetters` file, or a database URL for
-`SQLDeadLetters`) or those the application configured (a
-receiver's ``dead_letters``, a `CeleryDefer`'s).
+or dict of them, or an object with a ``receivers`` mapping (a `CeleryDefer`, `RQDefer`,
+`DramatiqDefer`). The dead letters are ``--dead-letters PATH`` (a `SQLiteDeadLetters` file, or a
+database URL for `SQLDeadLetters`) or those the application configured (a receiver's
+``dead_letters``, a queue defer's).
 
 Every problem is a `click.ClickException` (or `click.UsageError`) with a one-line message.
 """
@@ -32,7 +32,10 @@ if TYPE_CHECKING:  # SQLAlchemy is an optional extra
 
 __all__ = ["Target", "dead_letters_at", "load_app"]
 
-_WHAT = "a Receiver, a list or dict of receivers, or an object with .receivers (a CeleryDefer)"
+_WHAT = (
+    "a Receiver, a list or dict of receivers, or an object with .receivers "
+    "(a CeleryDefer, RQDefer or DramatiqDefer)"
+)
 
 
 @dataclass(frozen=True)

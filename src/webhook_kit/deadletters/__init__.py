@@ -16,8 +16,11 @@
 A `DeadLetter` keeps what is needed to run the delivery again: the raw body, the headers that
 verify it and carry its delivery id, and when it was received; and why it is here: a stable
 `reason` code (``"handler_failed"``, ``"invalid_payload"``, ...), the last `error` and the number
-of `attempts`. Its `id` is the delivery's idempotency key (``"struktr:dlv_42"``), so a delivery
-that fails again replaces its own record instead of adding a second one.
+of `attempts`. Its `id` is the delivery's idempotency key (``"struktr:dlv_42"``, a tenant's
+``"struktr:acme/dlv_42"``), so a delivery that fails again replaces its own record instead of
+adding a second one. A tenant's letter keeps its `tenant`, so that `replay` verifies it with
+that tenant's keys; the stores keep it inside the stored headers (under ``:tenant``, a name no
+HTTP header can have), so tables made by earlier versions need no migration.
 
 Two producers write them: the Celery task (`webhook_kit.celery`) buries deliveries whose handlers
 kept failing (``"handler_failed"``) or that the worker refused; a `Receiver` with
@@ -72,6 +75,8 @@ class DeadLetter:
     #: When it was first, and last, recorded here.
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    #: The tenant it was addressed to, for a receiver with `TenantSecrets`; else None.
+    tenant: str | None = None
 
 
 class DeadLetterStore(Protocol):
@@ -167,7 +172,7 @@ class SQLiteDeadLetters:
                 "id": letter.id,
                 "provider": letter.provider,
                 "body": letter.body,
-                "headers": json.dumps(dict(letter.headers)),
+                "headers": _stored_headers(letter),
                 "reason": letter.reason,
                 "error": letter.error,
                 "attempts": letter.attempts,
@@ -203,11 +208,13 @@ class SQLiteDeadLetters:
 
 def _letter(row: tuple[Any, ...]) -> DeadLetter:
     id_, provider, body, headers, reason, error, attempts, received, created, updated = row
+    kept, tenant = _headers_of(headers)
     return DeadLetter(
         id=id_,
         provider=provider,
         body=bytes(body),
-        headers=json.loads(headers),
+        headers=kept,
+        tenant=tenant,
         reason=reason,
         error=error,
         attempts=int(attempts),
@@ -215,6 +222,23 @@ def _letter(row: tuple[Any, ...]) -> DeadLetter:
         created_at=float(created),
         updated_at=float(updated),
     )
+
+
+_TENANT = ":tenant"  # a colon is not allowed in an HTTP header name: never a real header
+
+
+def _stored_headers(letter: DeadLetter) -> str:
+    """The headers column of `letter`: its headers as JSON, and its tenant, if any, among them."""
+    headers = dict(letter.headers)
+    if letter.tenant is not None:
+        headers[_TENANT] = letter.tenant
+    return json.dumps(headers)
+
+
+def _headers_of(column: str) -> tuple[dict[str, str], str | None]:
+    """The headers and the tenant of a letter, from what `_stored_headers` wrote."""
+    headers: dict[str, str] = json.loads(column)
+    return headers, headers.pop(_TENANT, None)
 
 
 def describe(error: BaseException) -> str:

@@ -16,7 +16,6 @@ migrations with `dead_letters_table`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,7 +34,7 @@ from ..errors import StoreUnavailableError
 from ..idempotency import DEFAULT_TIMEOUT
 from ..idempotency._ddl import create_table
 from ..idempotency.sql import _engine_options
-from . import DeadLetter
+from . import DeadLetter, _headers_of, _stored_headers
 
 __all__ = ["SQLDeadLetters", "dead_letters_table"]
 
@@ -149,7 +148,7 @@ class SQLDeadLetters:
             "id": letter.id,
             "provider": letter.provider,
             "body": letter.body,
-            "headers": json.dumps(dict(letter.headers)),
+            "headers": _stored_headers(letter),
             "reason": letter.reason,
             "error": letter.error.replace("\x00", "\ufffd"),  # PostgreSQL text has no NUL
             "attempts": letter.attempts,
@@ -211,11 +210,13 @@ class SQLDeadLetters:
 
 
 def _letter(row: Any) -> DeadLetter:
+    headers, tenant = _headers_of(row.headers)
     return DeadLetter(
         id=row.id,
         provider=row.provider,
         body=bytes(row.body),
-        headers=json.loads(row.headers),
+        headers=headers,
+        tenant=tenant,
         reason=row.reason,
         error=row.error,
         attempts=int(row.attempts),

@@ -7,6 +7,9 @@
 
     urlpatterns = [*webhook_urls([struktr_receiver, pulse_receiver])]  # POST /webhooks/struktr
 
+A receiver with `TenantSecrets` is routed at ``webhooks/<name>/<tenant>``, and its view passes
+the ``tenant`` URL argument on (unless the receiver reads it from its `tenant_header`).
+
 `webhook_view` runs the whole pipeline with `Receiver.handle` (`async_webhook_view` awaits
 `Receiver.handle_async`, for ASGI) and answers with the outcome's status, JSON body and headers.
 The view is exempt from CSRF checks (a provider has no CSRF token: the signature is the proof),
@@ -19,13 +22,16 @@ declared Content-Length over it is refused (413) before anything is read; a body
 (chunked, de-chunked by the WSGI server) is read only up to one byte past the limit. Under ASGI,
 Django buffers the whole body before any view runs: bound it at the server or proxy too.
 
-Add ``"webhook_kit.django"`` to ``INSTALLED_APPS`` only for `webhook_kit.django.store.DjangoStore`,
-the idempotency store in your own database; the views need no app.
+Each view's receiver sends `webhook_kit.django.signals.delivery_processed`.
+
+Add ``"webhook_kit.django"`` to ``INSTALLED_APPS`` only for its models: the idempotency store
+(`webhook_kit.django.store.DjangoStore`) and the dead letters
+(`webhook_kit.django.deadletters.DjangoDeadLetters`) in your own database, with their admin and
+management commands; the views need no app.
 """
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -38,18 +44,19 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "webhook_kit.django needs Django, which is not installed: pip install 'webhook-kit[django]'"
     ) from exc
 
-from .._adapters import Receivers, by_segment, content_length, refused
+from .._adapters import Receivers, by_segment, check_sync, content_length, refused, tenant_route
 from ..errors import PayloadTooLargeError
 from ..receiver import Outcome, Receiver
+from .signals import send_signals
 
 __all__ = ["async_webhook_view", "webhook_urls", "webhook_view"]
 
 _CHUNK = 64 * 1024
 
-View = Callable[[HttpRequest], HttpResponse]
+View = Callable[..., HttpResponse]
 """A synchronous Django view."""
 
-AsyncView = Callable[[HttpRequest], Awaitable[HttpResponse]]
+AsyncView = Callable[..., Awaitable[HttpResponse]]
 """A coroutine Django view (Django runs it on the event loop under ASGI)."""
 
 
@@ -66,23 +73,21 @@ def webhook_view(receiver: Receiver) -> View:
     Route it with ``path("hooks/struktr", webhook_view(receiver))``; its ``__name__`` is
     ``struktr_webhook``. Give the receiver a synchronous store (`SQLiteStore`, `RedisStore`,
     `SQLStore`, `DjangoStore`); async handlers are fine, each runs on its own event loop.
+    For a receiver with `TenantSecrets`, route it with a ``tenant`` argument
+    (``path("hooks/struktr/<tenant>", ...)``): the view passes it to `Receiver.handle`.
     """
-    store = receiver.store
-    if store is not None and inspect.iscoroutinefunction(store.claim):
-        raise TypeError(
-            f"{store!r} is an async store, and webhook_view is synchronous: use "
-            "async_webhook_view, or the store's synchronous counterpart (RedisStore rather "
-            "than AsyncRedisStore)"
-        )
+    check_sync(receiver, "webhook_view (use async_webhook_view)")
+    send_signals(receiver)
 
-    def view(request: HttpRequest) -> HttpResponse:
+    def view(request: HttpRequest, tenant: str | None = None) -> HttpResponse:
         if request.method != "POST":  # never read a body we are going to refuse
-            return _response(receiver.handle(b"", request.headers, method=request.method))
+            outcome = receiver.handle(b"", request.headers, method=request.method, tenant=tenant)
+            return _response(outcome)
         try:
             body = _read_body(receiver, request)
         except PayloadTooLargeError as error:
             return _response(refused(receiver, error))
-        return _response(receiver.handle(body, request.headers))
+        return _response(receiver.handle(body, request.headers, tenant=tenant))
 
     return _exempt(view, receiver)
 
@@ -93,16 +98,19 @@ def async_webhook_view(receiver: Receiver) -> AsyncView:
     Use it under ASGI: async stores (`AsyncRedisStore`) and async handlers are awaited on the
     server's event loop; synchronous stores and handlers run in worker threads.
     """
+    send_signals(receiver)
 
-    async def view(request: HttpRequest) -> HttpResponse:
+    async def view(request: HttpRequest, tenant: str | None = None) -> HttpResponse:
         if request.method != "POST":
-            outcome = await receiver.handle_async(b"", request.headers, method=request.method)
+            outcome = await receiver.handle_async(
+                b"", request.headers, method=request.method, tenant=tenant
+            )
             return _response(outcome)
         try:
             body = _read_body(receiver, request)  # ASGI: Django has buffered the body already
         except PayloadTooLargeError as error:
             return _response(refused(receiver, error))
-        return _response(await receiver.handle_async(body, request.headers))
+        return _response(await receiver.handle_async(body, request.headers, tenant=tenant))
 
     return _exempt(view, receiver)
 
@@ -122,18 +130,27 @@ def webhook_urls(
     Each route matches with or without a trailing slash (``webhooks/struktr/`` too): a URL
     configured either way at the provider reaches the view, and ``APPEND_SLASH`` never redirects
     a delivery (a redirected POST loses its body). `prefix` and the segments are literal text.
+
+    A receiver with `TenantSecrets` is at ``<prefix><segment>/<tenant>`` instead (unless it
+    reads the tenant from its `tenant_header`): ``reverse("webhooks-struktr", args=["acme"])``.
     """
-    make: Callable[[Receiver], Callable[[HttpRequest], Any]] = (
+    make: Callable[[Receiver], Callable[..., Any]] = (
         async_webhook_view if asynchronous else webhook_view
     )
     return [
         re_path(
-            rf"^{re.escape(prefix)}{re.escape(segment)}/?\Z",
+            rf"^{re.escape(prefix)}{re.escape(segment)}{_tenant(receiver)}/?\Z",
             make(receiver),
             name=f"webhooks-{segment}",
         )
         for segment, receiver in by_segment(receivers).items()
     ]
+
+
+# Any segment: the receiver, not the URL resolver, refuses what is not a tenant id (with a 401
+# like an unknown tenant's, so no answer tells ids that exist from ids that cannot).
+def _tenant(receiver: Receiver) -> str:
+    return "/(?P<tenant>[^/]+)" if tenant_route(receiver) else ""
 
 
 def _exempt(function: _V, receiver: Receiver) -> _V:

@@ -39,7 +39,8 @@ try:
         ClusterError,
         OutOfMemoryError,
         ReadOnlyError,
-        RedisError,
+        RedisClusterException,
+        ResponseError,
         TryAgainError,
     )
     from redis.retry import Retry
@@ -69,12 +70,13 @@ from ._core import (
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
 # KEYS the claim's keys; ARGV[1] the in-progress value, ARGV[2] the lease in ms.
-# Returns 0 when it set every key, else 2 if any key is done, 1 if any is in progress.
+# Returns 0 when it set every key, else 2 if any key is done, 1 if any is in progress. A key
+# holding ARGV[1] already is this claim's own (the client retried after losing the reply).
 CLAIM_SCRIPT = """
 local state = 0
 for _, key in ipairs(KEYS) do
   local held = redis.call('GET', key)
-  if held then
+  if held and held ~= ARGV[1] then
     if string.sub(held, 1, 5) == 'done:' then return 2 end
     state = 1
   end
@@ -108,11 +110,14 @@ return deleted
 #: `CLAIM_SCRIPT`'s answers.
 _SCRIPT_STATES = (ClaimState.ACQUIRED, ClaimState.IN_PROGRESS, ClaimState.DONE)
 
-#: Errors that mean "the store cannot answer now", as opposed to a programming error.
-_UNAVAILABLE: tuple[type[RedisError], ...] = (
+#: Errors that mean "the store cannot answer now", as opposed to a programming error. On Redis
+#: Cluster, `RedisClusterException` (not a `RedisError`) is what the client raises when no node
+#: answers or no node serves the slot: our own few commands never misuse the client.
+_UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     ClusterError,
+    RedisClusterException,
     ReadOnlyError,
     TryAgainError,
     OutOfMemoryError,
@@ -136,11 +141,17 @@ def _async_client_options(timeout: float) -> dict[str, Any]:
     return {**_client_options(timeout), "retry": AsyncRetry(NoBackoff(), 1)}
 
 
-def _state(held: bytes | str | None) -> ClaimState:
-    """The state of a claim whose ``SET NX GET`` returned `held` (None: we set the key)."""
+def _state(held: bytes | str | None, ours: str) -> ClaimState:
+    """The state of a claim whose ``SET NX GET`` of `ours` returned `held` (None: we set it).
+
+    `held` equal to `ours` is this claim's own lease: the client sent the ``SET`` again after
+    a lost reply (a timeout, a dropped connection, a cluster failover), and the first one took.
+    """
     if held is None:
         return ClaimState.ACQUIRED
     text = held.decode() if isinstance(held, bytes) else held
+    if text == ours:
+        return ClaimState.ACQUIRED
     return ClaimState.DONE if text.startswith(_DONE) else ClaimState.IN_PROGRESS
 
 
@@ -150,7 +161,19 @@ def _namespace(prefix: str, client: object) -> str:
     return f"{{{prefix}}}" if clustered else prefix
 
 
-def _unavailable(exc: RedisError, timeout: float) -> StoreUnavailableError:
+def _is_outage(exc: Exception) -> bool:
+    """Whether `exc` means the store cannot answer now (so: 503, and the provider retries).
+
+    Besides `_UNAVAILABLE`, a master configured with ``min-replicas-to-write`` refuses writes
+    with ``NOREPLICAS`` while too few replicas are connected: redis-py raises a plain
+    `ResponseError` for it (with the script's name after it when a script wrote).
+    """
+    if isinstance(exc, _UNAVAILABLE):
+        return True
+    return isinstance(exc, ResponseError) and str(exc).startswith("NOREPLICAS ")
+
+
+def _unavailable(exc: Exception, timeout: float) -> StoreUnavailableError:
     return StoreUnavailableError(
         f"Redis did not answer within {timeout} s ({exc.__class__.__name__}: {exc}): "
         "check that the server is up and reachable from this host"
@@ -220,8 +243,10 @@ class RedisStore:
                 held = self._client.set(
                     self._stored(key), _IN_PROGRESS + owner, px=px, nx=True, get=True
                 )
-                state = _state(held)  # type: ignore[arg-type]  # SET ... GET answers a value
-        except _UNAVAILABLE as exc:
+                state = _state(held, _IN_PROGRESS + owner)  # type: ignore[arg-type]  # SET ... GET answers a value
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
         if state is ClaimState.ACQUIRED:
             return Claim(key, state, owner, also)
@@ -235,7 +260,9 @@ class RedisStore:
             written = self._complete(
                 keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner, _DONE + owner, px]
             )
-        except _UNAVAILABLE as exc:
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
         if not written:
             raise LeaseLostError(claim.key)
@@ -245,7 +272,9 @@ class RedisStore:
         owner = owner_of(claim)
         try:
             self._release(keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner])
-        except _UNAVAILABLE as exc:
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
 
     def purge(self) -> int:
@@ -326,8 +355,10 @@ class AsyncRedisStore:
                 held = await self._client.set(
                     self._stored(key), _IN_PROGRESS + owner, px=px, nx=True, get=True
                 )
-                state = _state(held)  # type: ignore[arg-type]  # SET ... GET answers a value
-        except _UNAVAILABLE as exc:
+                state = _state(held, _IN_PROGRESS + owner)  # type: ignore[arg-type]  # SET ... GET answers a value
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
         if state is ClaimState.ACQUIRED:
             return Claim(key, state, owner, also)
@@ -341,7 +372,9 @@ class AsyncRedisStore:
             written = await self._complete(
                 keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner, _DONE + owner, px]
             )
-        except _UNAVAILABLE as exc:
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
         if not written:
             raise LeaseLostError(claim.key)
@@ -351,7 +384,9 @@ class AsyncRedisStore:
         owner = owner_of(claim)
         try:
             await self._release(keys=self._stored_keys(claim), args=[_IN_PROGRESS + owner])
-        except _UNAVAILABLE as exc:
+        except Exception as exc:
+            if not _is_outage(exc):
+                raise
             raise _unavailable(exc, self.timeout) from exc
 
     async def purge(self) -> int:
