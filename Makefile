@@ -46,6 +46,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.verify_v1a
 	$(BIN)/python -m benchmarks.parse --save
 	$(BIN)/python -m benchmarks.stores --save
+	$(BIN)/python -m benchmarks.pipeline
+	$(BIN)/python -m benchmarks.cold_start
 	$(BIN)/python -m benchmarks.plot
 
 clean:

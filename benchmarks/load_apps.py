@@ -4,9 +4,10 @@ Per framework, the same route written two ways:
 
 - hand-written: what users write today, the vendor snippet: HMAC-SHA256 of the raw body,
   `hmac.compare_digest` against the header, `json.loads`, then the side effect. No replay or
-  duplicate protection. `handwritten_dedupe` (Flask) adds the usual Redis snippet on top
-  (``SET NX`` before the handler, ``SET done`` after it, ``DEL`` on failure), the fair floor for
-  a receiver that handles duplicates with Redis.
+  duplicate protection. `handwritten_dedupe` (Flask; `handwritten_dedupe_fastapi`, and Django's
+  ``handwritten_dedupe`` variant) adds the usual Redis snippet on top (``SET NX`` before the
+  handler, ``SET done`` after it, ``DEL`` on failure), the fair floor for a receiver that
+  handles duplicates with Redis.
 - ours: the same route through webhook-kit's adapter (wired as in `examples/`), with the store
   named by ``LOAD_STORE`` (a SQLite path or a ``redis://`` URL).
 
@@ -93,10 +94,16 @@ def handwritten_dedupe_struktr() -> Any:
     body = request.get_data()
     if not signed(body, request.headers.get("X-Struktr-Signature", "")):
         return {"error": "signature_mismatch"}, 401
-    key = f"{PREFIX}:hand:{request.headers.get('X-Struktr-Delivery', '')}"
+    answer, status = dedupe(body, request.headers.get("X-Struktr-Delivery", ""))
+    return answer, status
+
+
+def dedupe(body: bytes, delivery_id: str) -> tuple[dict[str, str], int]:
+    """The usual Redis snippet around the side effect: the answer and its status."""
+    key = f"{PREFIX}:hand:{delivery_id}"
     if not _counter.set(key, "processing", nx=True, px=60_000):
         if _counter.get(key) == b"done":
-            return {"status": "duplicate"}
+            return {"status": "duplicate"}, 200
         return {"status": "in_progress"}, 409
     try:
         event = json.loads(body)
@@ -105,7 +112,7 @@ def handwritten_dedupe_struktr() -> Any:
         _counter.delete(key)
         raise
     _counter.set(key, "done", ex=7 * 24 * 3600)
-    return {"status": "processed"}
+    return {"status": "processed"}, 200
 
 
 receiver = Receiver(providers.STRUKTR, secret=SECRET, store=store())
@@ -134,6 +141,30 @@ async def handwritten_fastapi_struktr(request: Request) -> JSONResponse:
         return JSONResponse({"error": "signature_mismatch"}, status_code=401)
     event = json.loads(body)
     await count_async(event["data"]["id"])
+    return JSONResponse({"status": "processed"})
+
+
+handwritten_dedupe_fastapi = FastAPI()
+
+
+@handwritten_dedupe_fastapi.post("/webhooks/struktr")
+async def handwritten_dedupe_fastapi_struktr(request: Request) -> JSONResponse:
+    """The vendor snippet plus the usual Redis duplicate check, with the async client."""
+    body = await request.body()
+    if not signed(body, request.headers.get("X-Struktr-Signature", "")):
+        return JSONResponse({"error": "signature_mismatch"}, status_code=401)
+    key = f"{PREFIX}:hand:{request.headers.get('X-Struktr-Delivery', '')}"
+    if not await _async_counter.set(key, "processing", nx=True, px=60_000):
+        if await _async_counter.get(key) == b"done":
+            return JSONResponse({"status": "duplicate"})
+        return JSONResponse({"status": "in_progress"}, status_code=409)
+    try:
+        event = json.loads(body)
+        await count_async(event["data"]["id"])
+    except Exception:
+        await _async_counter.delete(key)
+        raise
+    await _async_counter.set(key, "done", ex=7 * 24 * 3600)
     return JSONResponse({"status": "processed"})
 
 

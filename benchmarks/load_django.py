@@ -1,6 +1,7 @@
 """The Django receivers `benchmarks/load.py` puts under gunicorn: ``LOAD_VARIANT`` picks one.
 
-``handwritten`` is the vendor snippet as a Django view; ``ours`` is webhook-kit's `webhook_urls`,
+``handwritten`` is the vendor snippet as a Django view, ``handwritten_dedupe`` the same with the
+usual Redis duplicate check (`load_apps.dedupe`); ``ours`` is webhook-kit's `webhook_urls`,
 wired as in the example project, with the store from ``LOAD_STORE``. Both do the side effect of
 `load_apps.count`. Settings are the example project's, minus the database nobody here uses.
 """
@@ -32,7 +33,7 @@ from django.http import HttpRequest, JsonResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
-from benchmarks.load_apps import SECRET, count, signed, store  # noqa: E402
+from benchmarks.load_apps import SECRET, count, dedupe, signed, store  # noqa: E402
 from webhook_kit import Receiver, providers  # noqa: E402
 from webhook_kit.django import webhook_urls  # noqa: E402
 
@@ -48,8 +49,20 @@ def handwritten(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "processed"})
 
 
+@csrf_exempt
+def handwritten_dedupe(request: HttpRequest) -> JsonResponse:
+    """The vendor snippet plus the usual Redis duplicate check around the side effect."""
+    body = request.body
+    if not signed(body, request.headers.get("X-Struktr-Signature", "")):
+        return JsonResponse({"error": "signature_mismatch"}, status=401)
+    answer, status = dedupe(body, request.headers.get("X-Struktr-Delivery", ""))
+    return JsonResponse(answer, status=status)
+
+
 if os.environ.get("LOAD_VARIANT") == "handwritten":
     urlpatterns: list[Any] = [path("webhooks/struktr", handwritten)]
+elif os.environ.get("LOAD_VARIANT") == "handwritten_dedupe":
+    urlpatterns = [path("webhooks/struktr", handwritten_dedupe)]
 else:
     receiver = Receiver(providers.STRUKTR, secret=SECRET, store=store())
 

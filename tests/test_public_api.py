@@ -63,8 +63,8 @@ def test_no_other_public_names_leak() -> None:
     """Apart from submodules, the package namespace has no public name outside `__all__`."""
     public = {
         name
-        for name, value in vars(webhook_kit).items()
-        if not name.startswith("_") and type(value).__name__ != "module"
+        for name in dir(webhook_kit)
+        if not name.startswith("_") and type(getattr(webhook_kit, name)).__name__ != "module"
     }
     assert public - {"annotations"} == EXPORTED, public ^ EXPORTED
 
@@ -82,6 +82,66 @@ def test_root_import_needs_no_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def _after_import(statement: str, report: str) -> str:
+    """What `report` prints in a fresh interpreter once `statement` ran (sys is imported)."""
+    code = f"import sys; {statement}; print(repr(({report})))"
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+_PROVIDER_MODULES = (
+    "sorted(m for m in sys.modules if m.startswith('webhook_kit.events.') "
+    "and m != 'webhook_kit.events._base')"
+)
+
+
+def test_root_import_is_lazy() -> None:
+    """`import webhook_kit` imports no submodule, pydantic nor asyncio until a name is read."""
+    tops = "{'webhook_kit', 'pydantic', 'asyncio'}"
+    loaded = f"sorted(m for m in sys.modules if m.split('.')[0] in {tops})"
+    assert _after_import("import webhook_kit", loaded) == "['webhook_kit']"
+
+
+def test_a_sync_receiver_builds_no_provider_model_and_no_asyncio() -> None:
+    """A Flask-style receiver imports no asyncio, and builds no provider's models before a delivery.
+
+    Building each provider's pydantic models is most of the import cost; they are built when the
+    provider's first delivery is parsed, and only that provider's.
+    """
+    setup = (
+        "import webhook_kit; from webhook_kit import MemoryStore, Receiver, providers; "
+        "r = Receiver('struktr', secret='s', store=MemoryStore()); "
+        "base = sys.modules['webhook_kit.events._base']"
+    )
+    report = (
+        f"'asyncio' in sys.modules, {_PROVIDER_MODULES}, base.UnknownEvent.__pydantic_complete__"
+    )
+    assert _after_import(setup, report) == "(False, [], False)"
+    delivered = (
+        f"{setup}; from webhook_kit import testing; "
+        "sample = testing.sample('struktr', 'document.completed'); "
+        "body, headers = testing.signed_delivery('struktr', 's', sample); "
+        "outcome = r.handle(body, headers)"
+    )
+    report = f"outcome.status, 'asyncio' in sys.modules, {_PROVIDER_MODULES}"
+    assert _after_import(delivered, report) == "(200, False, ['webhook_kit.events.struktr'])"
+
+
+def test_lazy_names_are_the_modules_own() -> None:
+    """Every lazily imported root name is the very object of the module that defines it."""
+    from webhook_kit import events, providers, receiver  # noqa: PLC0415
+
+    assert webhook_kit.Receiver is receiver.Receiver
+    assert webhook_kit.Provider is providers.Provider
+    assert webhook_kit.UnknownEvent is events.UnknownEvent
+    assert webhook_kit.providers is providers
+    assert events.struktr.parse is not None  # a provider module, as an attribute
+    assert providers.STRUKTR.event_types is not None
+    assert dict(providers.STRUKTR.event_types) == dict(events.struktr.EVENT_TYPES)
 
 
 def test_errors_know_their_status() -> None:
@@ -122,6 +182,7 @@ def _subclasses(cls: type) -> list[type]:
 LAYERS = [
     {
         "errors",
+        "_lazy",
         "_headers",
         "_hmac",
         "_keys",

@@ -19,19 +19,24 @@ that type checkers know what `parse` returns and which handler each `Receiver.on
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+import importlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
-from typing import Any, Generic, cast
+from functools import cache, partial
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Generic, cast
 
-from pydantic import AwareDatetime, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from typing_extensions import TypeVar
 
 from ._headers import HeadersLike, get_header
 from .errors import PayloadError
-from .events import InvalidEvent, UnknownEvent, docextract, file_conversion, imggo, pulse, struktr
+from .events import InvalidEvent, UnknownEvent
 from .signatures import Body, HexHmacVerifier, Now, Secret, StandardWebhooksVerifier, Verifier
+
+if TYPE_CHECKING:
+    from .events import docextract, file_conversion, imggo, pulse, struktr
 
 __all__ = [
     "DOCEXTRACT",
@@ -159,7 +164,7 @@ class Provider(Generic[EventT]):
         if isinstance(value, datetime):
             return value
         try:
-            return _AWARE.validate_python(value) if isinstance(value, str) else None
+            return _aware().validate_python(value) if isinstance(value, str) else None
         except ValidationError:
             return None
 
@@ -205,8 +210,87 @@ class Provider(Generic[EventT]):
         return event
 
 
-_AWARE: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 _ENVELOPE_TIME: Mapping[str, tuple[str, ...]] = {"*": ("timestamp",)}
+
+
+@cache
+def _aware() -> TypeAdapter[datetime]:
+    """A validator of timezone-aware datetimes, built on first use: only `max_age` needs it."""
+    from pydantic import AwareDatetime  # noqa: PLC0415 - pydantic.types is slow to import
+
+    return TypeAdapter(AwareDatetime)
+
+
+class _Models:
+    """A built-in provider's event module (``webhook_kit.events.struktr``), imported on first use.
+
+    Building a provider's pydantic models and union is most of what importing it costs, so
+    ``import webhook_kit`` builds none: each provider builds its own the first time one of its
+    deliveries is parsed or its event types are read.
+    """
+
+    __slots__ = ("_module", "_parse", "event_types", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._module: ModuleType | None = None
+        self._parse: Callable[[Body], Any] | None = None
+        #: The module's `EVENT_TYPES`, read through once it is imported.
+        self.event_types: Mapping[str, type[Any]] = _EventTypes(self)
+
+    @property
+    def module(self) -> ModuleType:
+        """The event module, imported (and its models built) by the first read."""
+        module = self._module
+        if module is None:
+            module = self._module = importlib.import_module(f"webhook_kit.events.{self.name}")
+        return module
+
+    def parse(self, body: Body) -> Any:
+        """The module's `parse`, imported by the first call."""
+        parse = self._parse
+        if parse is None:
+            parse = self._parse = self.module.parse
+        return parse(body)
+
+
+class _EventTypes(Mapping[str, type[Any]]):
+    """A provider's `event_types`, read from its event module once that is imported."""
+
+    __slots__ = ("_loaded", "_models")
+
+    def __init__(self, models: _Models) -> None:
+        self._models = models
+        self._loaded: Mapping[str, type[Any]] | None = None
+
+    @property
+    def _types(self) -> Mapping[str, type[Any]]:
+        types = self._loaded
+        if types is None:
+            types = self._loaded = self._models.module.EVENT_TYPES
+        return types
+
+    def __getitem__(self, event_type: str) -> type[Any]:
+        return self._types[event_type]
+
+    def get(self, event_type: str, default: Any = None) -> Any:
+        return (self._loaded or self._types).get(event_type, default)  # one call once loaded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._types)
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def __repr__(self) -> str:
+        return repr(dict(self._types))
+
+
+_STRUKTR = _Models("struktr")
+_FILE_CONVERSION = _Models("file_conversion")
+_IMGGO = _Models("imggo")
+_DOCEXTRACT = _Models("docextract")
+_PULSE = _Models("pulse")
 
 
 def _digest(body: Body) -> str:
@@ -218,8 +302,8 @@ STRUKTR: Provider[struktr.StruktrEvent] = Provider(
     name="struktr",
     title="struktr",
     make_verifier=partial(HexHmacVerifier, header="X-Struktr-Signature", prefix="sha256="),
-    parse=struktr.parse,
-    event_types=struktr.EVENT_TYPES,
+    parse=_STRUKTR.parse,
+    event_types=_STRUKTR.event_types,
     delivery_id_headers=("X-Struktr-Delivery",),
     event_type_header="X-Struktr-Event",
     timestamp_header="X-Struktr-Timestamp",
@@ -231,8 +315,8 @@ FILE_CONVERSION: Provider[file_conversion.FileConversionEvent] = Provider(
     name="file_conversion",
     title="File Conversion System",
     make_verifier=partial(HexHmacVerifier, header="X-Webhook-Signature"),
-    parse=file_conversion.parse,
-    event_types=file_conversion.EVENT_TYPES,
+    parse=_FILE_CONVERSION.parse,
+    event_types=_FILE_CONVERSION.event_types,
     time_fields=_ENVELOPE_TIME,
 )
 """File Conversion System: bare hex in `X-Webhook-Signature`; no delivery id."""
@@ -241,8 +325,8 @@ IMGGO: Provider[imggo.ImgGoEvent] = Provider(
     name="imggo",
     title="ImgGo",
     make_verifier=partial(HexHmacVerifier, header="X-ImgGo-Signature"),
-    parse=imggo.parse,
-    event_types=imggo.EVENT_TYPES,
+    parse=_IMGGO.parse,
+    event_types=_IMGGO.event_types,
 )
 """ImgGo: bare hex in `X-ImgGo-Signature`; a flat payload, no delivery id."""
 
@@ -250,8 +334,8 @@ DOCEXTRACT: Provider[docextract.DocExtractEvent] = Provider(
     name="docextract",
     title="DocExtract",
     make_verifier=partial(HexHmacVerifier, header="X-DocExtract-Signature"),
-    parse=docextract.parse,
-    event_types=docextract.EVENT_TYPES,
+    parse=_DOCEXTRACT.parse,
+    event_types=_DOCEXTRACT.event_types,
     # No envelope time: each documented event has its own required one (an unknown type none).
     time_fields={
         "job.completed": ("data", "completed_at"),
@@ -267,8 +351,8 @@ PULSE: Provider[pulse.PulseEvent] = Provider(
     name="pulse",
     title="Pulse",
     make_verifier=StandardWebhooksVerifier,
-    parse=pulse.parse,
-    event_types=pulse.EVENT_TYPES,
+    parse=_PULSE.parse,
+    event_types=_PULSE.event_types,
     delivery_id_headers=("webhook-id", "svix-id"),
     delivery_id_signed=True,
     time_fields=_ENVELOPE_TIME,

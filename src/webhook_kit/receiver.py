@@ -50,7 +50,6 @@ by `tenant_header`): see ``docs/tenants.md``.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import logging
@@ -67,6 +66,7 @@ from typing_extensions import TypedDict, TypeVar, Unpack
 
 from . import _observe
 from ._headers import HeadersLike, get_header
+from ._lazy import LazyModule
 from ._on import On
 from .deadletters import DeadLetter, DeadLetterStore
 from .defer import QueuedDelivery, keep_headers, kept_header_names
@@ -96,7 +96,11 @@ from .signatures import Body, Now, Secret, Verifier, _seconds
 from .tenants import TenantSecrets, serving, tenant_delivery_id, valid_tenant
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .events import docextract, file_conversion, imggo, pulse, struktr
+else:
+    asyncio = LazyModule("asyncio")  # only the async paths need it: keep it off sync imports
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -138,6 +142,13 @@ _MAX_LOGGED_PATHS = 5
 
 # The lease expires on its own, and the provider's retry processes the delivery then.
 _RELEASE_FAILED = "could not release a failed delivery; it is retried once the lease expires"
+# `json.dumps(..., separators=(",", ":"))` without building an encoder per answer.
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+# The answers most deliveries get, encoded once.
+_COMMON_BODIES = tuple(
+    (body, _encode_json(body).encode())
+    for body in ({"status": "processed"}, {"status": "duplicate"}, {"status": "queued"})
+)
 # user:password@ in a URL inside a driver's message: never logged.
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
 
@@ -160,7 +171,11 @@ class Outcome:
 
     def content(self) -> bytes:
         """The JSON body as bytes."""
-        return json.dumps(self.body, separators=(",", ":")).encode()
+        body = self.body
+        for common, encoded in _COMMON_BODIES:  # most answers: skip the encoder
+            if body == common:
+                return encoded
+        return _encode_json(body).encode()
 
 
 class _Stop(Exception):  # control flow inside the pipeline, never escapes
@@ -1146,7 +1161,7 @@ class Receiver(On[EventT]):
 def _run(function: Callable[..., Awaitable[None] | None], *args: Any) -> None:
     """Call a handler or hook; run a coroutine it returns to completion on a private loop."""
     result = function(*args)
-    if inspect.isawaitable(result):
+    if result is not None and inspect.isawaitable(result):
         asyncio.run(_awaited(result))
 
 

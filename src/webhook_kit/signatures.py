@@ -30,7 +30,7 @@ from binascii import b2a_base64
 from collections.abc import Sequence
 from datetime import datetime
 from hmac import compare_digest
-from secrets import token_hex
+from os import urandom
 from time import time as _clock  # the wall clock; the pytest plugin's webhook_clock swaps it
 from typing import Any, Literal, Protocol, TypeAlias
 
@@ -287,7 +287,7 @@ class StandardWebhooksVerifier(_Keys):
         A ``whsk_`` key first makes a ``v1a`` signature; a ``whpk_`` key first cannot sign
         (`ValueError`), nor can a list with no key valid at `now`.
         """
-        msg_id = msg_id if msg_id is not None else "msg_" + token_hex(12)
+        msg_id = msg_id if msg_id is not None else "msg_" + urandom(12).hex()  # token_hex(12)
         current = _seconds(now)
         timestamp = str(int(current))
         prefix = f"{msg_id}.{timestamp}.".encode("utf-8", "surrogatepass")

@@ -23,7 +23,6 @@ retried by the provider), logged with its traceback: never "no such tenant".
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import re
@@ -33,10 +32,16 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TypeAlias, cast
+from typing import TYPE_CHECKING, TypeAlias, cast
 
+from ._lazy import LazyModule
 from .errors import SecretsUnavailableError
 from .signatures import Secret, Verifier
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = LazyModule("asyncio")  # only async lookups need it: keep it off sync imports
 
 __all__ = [
     "Lookup",

@@ -17,6 +17,10 @@ accept such deliveries hands them to its handlers as an `InvalidEvent`.
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from ._base import (
     EventModel,
     FieldError,
@@ -38,3 +42,14 @@ __all__ = [
     "event_type_map",
     "make_parser",
 ]
+
+#: The provider modules, imported on first use so that importing this package builds no model.
+_PROVIDERS = frozenset({"docextract", "file_conversion", "imggo", "pulse", "struktr"})
+
+if not TYPE_CHECKING:  # type checkers resolve `events.struktr` as the submodule it is
+
+    def __getattr__(name: str) -> ModuleType:
+        """Import a provider's module when read as an attribute (``events.struktr``)."""
+        if name in _PROVIDERS:
+            return importlib.import_module(f"{__name__}.{name}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

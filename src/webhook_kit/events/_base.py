@@ -45,10 +45,12 @@ class WebhookModel(BaseModel):
 
     Unknown fields are kept (in `model_extra`) so a provider adding a field never breaks a
     receiver, instances are immutable like the delivery they describe, and float fields reject
-    NaN and infinities, which JSON does not have.
+    NaN and infinities, which JSON does not have. Validators are built on first use
+    (``defer_build``), so that importing webhook-kit builds none; a provider's union builds
+    what it needs when its module is imported.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 def _require_type_field(schema: dict[str, Any], model: type[Any]) -> None:
@@ -214,8 +216,11 @@ def event_type_map(*models: type[EventModel]) -> Mapping[str, type[EventModel]]:
     return MappingProxyType(mapping)
 
 
-_RAW_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
-_RAW_JSON: TypeAdapter[Any] = TypeAdapter(Any)
+# Built on first use, like the models: only unknown and invalid bodies need them.
+_RAW_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(
+    dict[str, Any], config=ConfigDict(defer_build=True)
+)
+_RAW_JSON: TypeAdapter[Any] = TypeAdapter(Any, config=ConfigDict(defer_build=True))
 
 
 def make_parser(

@@ -11,11 +11,16 @@ at once (``min(32, cpus + 4)`` threads by default). Use
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._lazy import LazyModule
 from ._core import DEFAULT_LEASE, DEFAULT_RETAIN, Claim, IdempotencyStore, StoreKey, WouldBlock
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = LazyModule("asyncio")  # every receiver wraps its sync store: import only if awaited
 
 _T = TypeVar("_T")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 from ._core import (
@@ -34,6 +35,10 @@ class _Record(NamedTuple):
     owner: str
     done: bool
     expires_at: float
+
+
+# Builds a `_Record` from a tuple in C, without the Python-level `__new__` of a NamedTuple.
+_record = partial(tuple.__new__, _Record)
 
 
 class MemoryStore:
@@ -67,7 +72,7 @@ class MemoryStore:
                 return Claim(key, fold_states(states), also=also)
             owner = new_owner()
             for each in keys:
-                self._records[each] = _Record(owner, False, now + lease)
+                self._records[each] = _record((owner, False, now + lease))
         return Claim(key, ClaimState.ACQUIRED, owner, also)
 
     def complete(self, claim: Claim, *, retain: float = DEFAULT_RETAIN) -> None:
@@ -81,7 +86,7 @@ class MemoryStore:
                 if record is not None and record.owner != owner and record.expires_at > now:
                     raise LeaseLostError(key)
             for key in claim.keys:
-                self._records[key] = _Record(owner, True, now + retain)
+                self._records[key] = _record((owner, True, now + retain))
 
     def release(self, claim: Claim) -> None:
         """Forget the keys this claim still holds uncompleted; leave every other key alone."""
