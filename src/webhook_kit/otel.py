@@ -112,6 +112,8 @@ class _Spans:
 
     __slots__ = ("_open", "_parent", "_recording", "_root", "_tracer")
 
+    stages = True
+
     def __init__(self, tracer: trace.Tracer, root: trace.Span, *, recording: bool) -> None:
         self._tracer = tracer
         self._root = root

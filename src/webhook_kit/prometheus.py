@@ -380,8 +380,11 @@ class _Counting:
     """One delivery as `Metrics` follows it: the handlers' times, then the counts at its end.
 
     Stages never nest (each is left before the next is entered), so only the one entered last
-    is remembered, and only a handler's is timed: the others are in the delivery's duration.
+    is remembered, and only a handler's is timed: the others are in the delivery's duration, and
+    the receiver does not tell them (`stages` is False) unless another observer follows them.
     """
+
+    stages = False
 
     __slots__ = ("_handler", "_handlers", "_metrics", "_mode", "_receiver", "_started")
 
