@@ -241,14 +241,14 @@ class Metrics:
         timed = []
         if handlers:
             series = self._handler_series
-            if len(series) > _MAX_PLANS:
-                series.clear()
             event = getattr(delivery, "event_type", None)
             valid = getattr(delivery, "invalid", None) is None
             for name, seconds in handlers:
                 at = (provider, event if isinstance(event, str) else None, valid, name)
                 child = series.get(at)
                 if child is None:
+                    if len(series) > _MAX_PLANS:  # made of request text: bounded
+                        series.clear()
                     event_type = _event_type(receiver, delivery)
                     child = series[at] = self._child(
                         self.handler_duration, provider, event_type, name

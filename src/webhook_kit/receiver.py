@@ -1214,4 +1214,7 @@ def _signature_header(verifier: Verifier) -> str:
 
 
 def _name(handler: Callable[..., object]) -> str:
-    return getattr(handler, "__qualname__", repr(handler))
+    """A handler's name for traces and metrics: its qualified name, else its repr (made only
+    then: a delivery observed pays no repr)."""
+    name = getattr(handler, "__qualname__", None)
+    return name if isinstance(name, str) else repr(handler)
