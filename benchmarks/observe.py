@@ -12,10 +12,13 @@ the median over the rounds, each with its ratio to "off".
 - traces: `webhook_kit.otel` with the OpenTelemetry SDK, a batch span processor and an exporter
   that drops every batch (what an application pays before the network), every delivery sampled:
   six spans each;
-- traces 1%: the same with a parent-based 1% ratio sampler, the usual set-up under load;
+- traces 10%, traces 1%: the same with a parent-based 10% or 1% ratio sampler, the usual set-ups
+  under load;
 - both, both 1%: metrics and traces.
 
-The target: observing at most 1.05 times "off".
+The target: observing at most 1.05 times "off"; each line says whether it meets it (by the best
+rounds). Wall-clock ratios move from run to run on a busy machine; `benchmarks.observe_instructions`
+counts the same settings in CPU instructions, which do not.
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ from webhook_kit.prometheus import Metrics
 from webhook_kit.prometheus import instrument as count
 
 SECRET = "whsec_benchmark_observe"
-SETTINGS = ("off", "metrics", "traces", "traces 1%", "both", "both 1%")
+SETTINGS = ("off", "metrics", "traces", "traces 10%", "traces 1%", "both", "both 1%")
+#: The sampling ratio each setting's suffix names; every delivery is sampled without one.
+RATIOS = {"all": 1.0, "10%": 0.1, "1%": 0.01}
+TARGET = 1.05
 
 
 class _Drop(SpanExporter):
@@ -64,7 +70,7 @@ def receiver(setting: str, providers: dict[str, TracerProvider]) -> Receiver:
     if setting.startswith(("metrics", "both")):
         count(receiver, metrics=Metrics(CollectorRegistry()))
     if setting.startswith(("traces", "both")):
-        sampled = "1%" if setting.endswith("1%") else "all"
+        sampled = setting.rsplit(" ", 1)[-1] if setting.endswith("%") else "all"
         trace(receiver, tracing=Tracing(providers[sampled]))
     return receiver
 
@@ -74,7 +80,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--deliveries", type=int, default=2000, help="per setting per round")
     args = parser.parse_args()
-    providers = {"all": provider(1.0), "1%": provider(0.01)}
+    providers = {name: provider(ratio) for name, ratio in RATIOS.items()}
     receivers = {setting: receiver(setting, providers) for setting in SETTINGS}
     sample = testing.sample("struktr", "document.completed")
     times: dict[str, list[float]] = {setting: [] for setting in SETTINGS}
@@ -98,12 +104,13 @@ def main() -> None:
         del times[setting][0]
     best_off, median_off = min(times["off"]), statistics.median(times["off"])
     print(f"Receiver.handle, struktr, MemoryStore, {args.rounds} rounds of {args.deliveries}")
-    print(f"  {'setting':10} {'best us':>8} {'x off':>6}  {'median us':>9} {'x off':>6}")
+    print(f"  {'setting':10} {'best us':>8} {'x off':>6}  {'median us':>9} {'x off':>6}  target")
     for setting in SETTINGS:
         best, median = min(times[setting]), statistics.median(times[setting])
+        verdict = "" if setting == "off" else "met" if best / best_off <= TARGET else "missed"
         print(
             f"  {setting:10} {best * 1e6:8.1f} {best / best_off:6.3f}"
-            f"  {median * 1e6:9.1f} {median / median_off:6.3f}"
+            f"  {median * 1e6:9.1f} {median / median_off:6.3f}  {verdict}"
         )
     for tracer_provider in providers.values():
         tracer_provider.shutdown()

@@ -13,10 +13,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import StatusCode
+from prometheus_client import CollectorRegistry
 
-from webhook_kit import MemoryStore, Receiver, TenantSecrets, replay, testing
+from webhook_kit import MemoryStore, Receiver, TenantSecrets, prometheus, replay, testing
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.otel import Tracing, instrument, uninstrument
+from webhook_kit.prometheus import Metrics
 
 SECRET = "whsec_otel_test_secret"
 
@@ -50,11 +52,21 @@ def children(spans: dict[str, ReadableSpan], parent: ReadableSpan) -> set[str]:
     return {name for name, span in spans.items() if span.parent and span.parent.span_id == own}
 
 
+@pytest.mark.parametrize("metrics", [False, True], ids=["traces", "traces and metrics"])
 def test_a_delivery_is_a_span_with_a_child_per_stage(
-    tracing: Tracing, exporter: InMemorySpanExporter
+    tracing: Tracing,
+    exporter: InMemorySpanExporter,
+    metrics: bool,
 ) -> None:
-    """verify, parse, claim, each handler and complete are children of the delivery's span."""
+    """verify, parse, claim, each handler and complete are children of the delivery's span.
+
+    Metrics attached first follow only the handlers: the traces still hear of every stage.
+    """
     receiver = Receiver("struktr", secret=SECRET, store=MemoryStore())
+    registry = CollectorRegistry()
+    counting = Metrics(registry)
+    if metrics:
+        prometheus.instrument(receiver, metrics=counting)
     instrument(receiver, tracing=tracing)
     tracer = tracing.tracer
 
@@ -94,6 +106,12 @@ def test_a_delivery_is_a_span_with_a_child_per_stage(
     )
     assert SECRET not in every_value
     assert delivery.body.decode() not in every_value
+    prometheus.uninstrument(counting)
+    timed = registry.get_sample_value(
+        "webhook_kit_handler_duration_seconds_count",
+        {"provider": "struktr", "event_type": "document.completed", "handler": handler.name[16:]},
+    )
+    assert timed == (1 if metrics else None)
 
 
 def test_a_refused_delivery_ends_its_verify_span_in_error(

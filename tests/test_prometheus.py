@@ -6,6 +6,7 @@ import asyncio
 import logging
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -362,3 +363,72 @@ print(receiver.handle(body, headers).status)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["200"]
     assert "webhook observer failed; the delivery is handled all the same" in result.stderr
+
+
+def test_counts_from_many_threads_add_up_exactly(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    """Eight threads delivering at once, while another scrapes, lose no count and no observation."""
+    receiver = Receiver("struktr", secret=SECRET, store=MemoryStore())
+    instrument(receiver, metrics=metrics)
+
+    @receiver.on("document.completed")
+    def noop(_event: object) -> None:
+        pass
+
+    threads, each = 8, 150
+    sample = testing.sample("struktr", "document.completed")
+    batches = [
+        [
+            testing.signed_delivery(
+                "struktr", SECRET, sample | {"n": f"{t}.{n}"}, delivery_id=f"{t}.{n}"
+            )
+            for n in range(each)
+        ]
+        for t in range(threads)
+    ]
+    done = threading.Event()
+
+    def scrape() -> None:
+        while not done.is_set():
+            exposition(registry=registry)
+
+    def deliver_all(batch: list[testing.Delivery]) -> None:
+        for delivery in batch:
+            assert receiver.handle(delivery.body, delivery.headers).status == 200
+            metrics.dead_lettered("struktr", "handler_failed")
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython allows
+    try:
+        scraper = threading.Thread(target=scrape)
+        scraper.start()
+        workers = [threading.Thread(target=deliver_all, args=(batch,)) for batch in batches]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        done.set()
+        scraper.join()
+    finally:
+        sys.setswitchinterval(old)
+    labels = {"provider": "struktr", "mode": "request"}
+    processed = {**labels, "outcome": "processed", "status": "200"}
+    assert value(registry, "webhook_kit_deliveries_total", **processed) == threads * each
+    assert (
+        value(registry, "webhook_kit_delivery_duration_seconds_count", **labels) == threads * each
+    )
+    infinity = value(registry, "webhook_kit_delivery_duration_seconds_bucket", **labels, le="+Inf")
+    assert infinity == threads * each
+    handler = {
+        "provider": "struktr",
+        "event_type": "document.completed",
+        "handler": noop.__qualname__,
+    }
+    assert (
+        value(registry, "webhook_kit_handler_duration_seconds_count", **handler) == threads * each
+    )
+    letters = value(
+        registry, "webhook_kit_dead_letters_total", provider="struktr", reason="handler_failed"
+    )
+    assert letters == threads * each

@@ -4,7 +4,8 @@ An `Observer` (`webhook_kit.prometheus.Metrics`, `webhook_kit.otel.Tracing`) is 
 receiver or to all of them with `attach`. While none is attached, `on` is False and the receiver
 pays one test per delivery; otherwise each delivery gets a `Trace` from every observer of its
 receiver, told when each stage starts and ends (``verify``, ``parse``, ``claim``, ``handler``,
-``complete``, ``publish``) and how the delivery ended.
+``complete``, ``publish``; only ``handler`` if its `Trace.stages` is False) and how the delivery
+ended.
 
 Stages are entered and left in order; a stage left open by an exception is closed by `end`, with
 the delivery's outcome. Dead letters and replays, which happen outside a delivery, are told with
@@ -58,6 +59,9 @@ replay)."""
 
 class Trace(Protocol):
     """One observer's view of one delivery, from `Observer.start` to `end`."""
+
+    #: Whether it follows every stage; if False, the receiver enters and leaves only handlers.
+    stages: bool
 
     def enter(self, stage: str, handler: str | None = None) -> None:
         """A stage starts: ``verify``, ``parse``, ``claim``, ``handler`` (named), ..."""
@@ -190,8 +194,11 @@ def context_headers(headers: HeadersLike) -> dict[str, str]:
 class _Traces:
     """Several observers' traces of one delivery, told the same things in turn."""
 
+    __slots__ = ("_traces", "stages")
+
     def __init__(self, traces: list[Trace]) -> None:
         self._traces = traces
+        self.stages = any(trace.stages for trace in traces)
 
     def enter(self, stage: str, handler: str | None = None) -> None:
         for trace in self._traces:

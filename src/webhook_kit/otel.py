@@ -43,6 +43,12 @@ from .receiver import Outcome, Receiver
 __all__ = ["Tracing", "instrument", "uninstrument"]
 
 
+#: The span name of each stage but a handler's (``webhook handler <name>``).
+_STAGES = {
+    stage: f"webhook {stage}" for stage in ("verify", "parse", "claim", "complete", "publish")
+}
+
+
 class Tracing:
     """The `Observer` that traces deliveries with a tracer of `tracer_provider` (the global one).
 
@@ -52,6 +58,9 @@ class Tracing:
 
     def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
         self.tracer = trace.get_tracer("webhook_kit", tracer_provider=tracer_provider)
+        # A delivery span's name and first attributes, by (provider, mode): made once, not per
+        # delivery (the SDK copies them into each span it records).
+        self._roots: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
 
     def start(self, receiver: Receiver, mode: str, headers: HeadersLike) -> _Spans:
         """Start the span of one delivery of `receiver` (called by the receiver)."""
@@ -65,11 +74,17 @@ class Tracing:
                     links.append(Link(trace.get_current_span(queued).get_span_context()))
                 else:
                     parent = queued
+        provider = receiver.provider.name
+        root = self._roots.get((provider, mode))
+        if root is None:
+            attributes = {"webhook.provider": provider, "webhook.mode": mode}
+            root = self._roots[provider, mode] = (f"webhook {provider}", attributes)
+        name, attributes = root
         span = self.tracer.start_span(
-            f"webhook {receiver.provider.name}",
+            name,
             context=parent,
             kind=SpanKind.CONSUMER if mode == "worker" else SpanKind.INTERNAL,
-            attributes={"webhook.provider": receiver.provider.name, "webhook.mode": mode},
+            attributes=attributes,
             links=links,
         )
         return _Spans(self.tracer, span, recording=span.is_recording())
@@ -88,29 +103,43 @@ class Tracing:
 
 
 class _Spans:
-    """One delivery's span and the stage spans open under it."""
+    """One delivery's span and the stage spans open under it.
 
-    __slots__ = ("_open", "_recording", "_root", "_tracer")
+    A delivery sampled out makes no stage span and builds no attribute: its only cost past the
+    sampler's decision is making its span current while each handler runs (so the handler's own
+    spans are sampled out with it).
+    """
+
+    __slots__ = ("_open", "_parent", "_recording", "_root", "_tracer")
+
+    stages = True
 
     def __init__(self, tracer: trace.Tracer, root: trace.Span, *, recording: bool) -> None:
         self._tracer = tracer
         self._root = root
         # A delivery sampled out gets no stage spans (a parent-based sampler drops them anyway).
         self._recording = recording
+        # The context whose current span is the delivery's: the stages' parent, made once.
+        self._parent = trace.set_span_in_context(root)
         self._open: list[tuple[trace.Span | None, object | None]] = []
 
     def enter(self, stage: str, handler: str | None = None) -> None:
-        span = None
-        if self._recording:
-            name = f"webhook {stage}" if handler is None else f"webhook handler {handler}"
-            span = self._tracer.start_span(name, context=trace.set_span_in_context(self._root))
-        token = None
-        if stage == "handler":  # the handler's own spans are its children (or sampled out too)
-            current = self._root if span is None else span
-            if span is not None:
-                span.set_attribute("webhook.handler", handler or "")
-            token = context.attach(trace.set_span_in_context(current))
-        self._open.append((span, token))
+        if not self._recording:
+            if stage == "handler":  # the handler's own spans are sampled out with the delivery
+                self._open.append((None, context.attach(self._parent)))
+            else:
+                self._open.append((None, None))
+            return
+        if stage != "handler":
+            span = self._tracer.start_span(_STAGES.get(stage) or f"webhook {stage}", self._parent)
+            self._open.append((span, None))
+            return
+        name = handler or ""
+        span = self._tracer.start_span(
+            f"webhook handler {name}", self._parent, attributes={"webhook.handler": name}
+        )
+        # Current while the handler runs: the handler's own spans are its children.
+        self._open.append((span, context.attach(trace.set_span_in_context(span))))
 
     def leave(self, error: BaseException | None = None) -> None:
         span, token = self._open.pop()
@@ -125,7 +154,7 @@ class _Spans:
 
     def carrier(self) -> dict[str, str]:
         carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=trace.set_span_in_context(self._root))
+        propagate.inject(carrier, context=self._parent)
         return {name: carrier[name] for name in _observe.CONTEXT_HEADERS if name in carrier}
 
     def end(self, outcome: Outcome, delivery: Any, duration: float) -> None:  # noqa: ARG002

@@ -13,6 +13,11 @@ Under gunicorn (or any pre-forking server) set ``PROMETHEUS_MULTIPROC_DIR`` to a
 directory before it starts: each worker then writes its counts there, and `exposition` adds up
 every worker's, so one scrape sees the whole server.
 
+Without ``PROMETHEUS_MULTIPROC_DIR``, the counts are plain Python numbers that one collector in
+the registry turns into the usual metric families when scraped: a delivery costs one lock and a
+few additions, not a prometheus_client call (and its lock) per counter. In multi-process mode
+they are prometheus_client's own, written to the shared files.
+
 Every label has a bounded set of values whatever a sender puts in a request: the provider is the
 receiver's, an outcome or a refusal reason is one of the library's codes, an event type is one the
 provider documents (else ``unknown`` or ``invalid``), a handler is a function of yours, a key id
@@ -24,7 +29,9 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
 import time
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -33,9 +40,17 @@ try:
         CollectorRegistry,
         Counter,
         Histogram,
+        metrics,
         multiprocess,
     )
     from prometheus_client.exposition import choose_encoder
+    from prometheus_client.metrics_core import (
+        CounterMetricFamily,
+        HistogramMetricFamily,
+        Metric,
+    )
+    from prometheus_client.samples import Sample
+    from prometheus_client.utils import floatToGoString
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "webhook_kit.prometheus needs prometheus-client, which is not installed: "
@@ -47,7 +62,7 @@ from ._headers import HeadersLike
 from .receiver import Outcome, Receiver
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["DURATION_BUCKETS", "Metrics", "exposition", "instrument", "uninstrument"]
 
@@ -91,8 +106,27 @@ class Metrics:
         if tenants:
             delivery_labels.append("tenant")
 
-        def counter(name: str, text: str, labels: list[str]) -> Counter:
-            return Counter(name, text, labels, registry=registry)
+        # Multi-process mode: prometheus_client's values, which it keeps in files that every
+        # worker writes and one scrape adds up. Otherwise our own numbers (`_Family`).
+        self._shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # Guards every count and every new series of this `Metrics` (see `_Family`).
+        self._lock = threading.Lock()
+        self._families: list[_Family] = []
+        self._buckets = (*sorted(float(bound) for bound in buckets), float("inf"))
+
+        def counter(name: str, text: str, labels: list[str]) -> Any:
+            if self._shared:
+                return Counter(name, text, labels, registry=registry)
+            family = _Family(name, text, labels, None)
+            self._families.append(family)
+            return family
+
+        def histogram(name: str, text: str, labels: list[str]) -> Any:
+            if self._shared:
+                return Histogram(name, text, labels, registry=registry, buckets=buckets)
+            family = _Family(name, text, labels, self._buckets)
+            self._families.append(family)
+            return family
 
         self.deliveries = counter(
             "webhook_kit_deliveries",
@@ -109,19 +143,15 @@ class Metrics:
             "Duplicate deliveries: done (answered 200) or still in progress (409).",
             ["provider", "state"],
         )
-        self.delivery_duration = Histogram(
+        self.delivery_duration = histogram(
             "webhook_kit_delivery_duration_seconds",
             "Time to answer a delivery, from its arrival to its outcome.",
             ["provider", "mode"],
-            registry=registry,
-            buckets=buckets,
         )
-        self.handler_duration = Histogram(
+        self.handler_duration = histogram(
             "webhook_kit_handler_duration_seconds",
             "Time each handler took.",
             ["provider", "event_type", "handler"],
-            registry=registry,
-            buckets=buckets,
         )
         self.deferred = counter(
             "webhook_kit_deferred",
@@ -144,16 +174,26 @@ class Metrics:
             "Verified deliveries by the id of the key that verified them.",
             ["provider", "key_id"],
         )
+        if not self._shared and registry is not None:
+            registry.register(_Collector(self._families, self._lock))
         # Labelled children by their label values: `labels()` validates on every call.
         self._children: dict[tuple[Any, ...], Any] = {}
         # What each kind of answer increments (see `_plan`), by its raw values.
         self._plans: dict[tuple[Any, ...], tuple[list[Any], Any]] = {}
+        # A handler's duration series, by (provider, raw event type, valid, handler name).
+        self._handler_series: dict[tuple[Any, ...], Any] = {}
 
-    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
+    def _child(self, metric: Any, *values: str) -> Any:
+        """The series of `metric` with label `values`: a prometheus_client child, or our slots."""
         key = (id(metric), *values)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = metric.labels(*values)
+            if self._shared:
+                child = metric.labels(*values)
+            else:
+                with self._lock:
+                    child = metric.series_of(values)
+            self._children[key] = child
         return child
 
     # The `Observer` interface (`webhook_kit._observe`)
@@ -164,11 +204,19 @@ class Metrics:
 
     def dead_lettered(self, provider: str, reason: str) -> None:
         """Count a dead letter recorded."""
-        self._child(self.dead_letters, provider, _code(reason)).inc()
+        self._count(self._child(self.dead_letters, provider, _code(reason)))
 
     def replayed(self, provider: str, result: str) -> None:
         """Count a dead letter replayed."""
-        self._child(self.replays, provider, _code(result)).inc()
+        self._count(self._child(self.replays, provider, _code(result)))
+
+    def _count(self, child: Any) -> None:
+        """Add one to a counter's series, outside a delivery."""
+        if self._shared:
+            child.inc()
+        else:
+            with self._lock:
+                child[0] += 1
 
     def _ended(
         self,
@@ -186,17 +234,42 @@ class Metrics:
         key = (provider, mode, result, outcome.status, outcome.key_id, tenant)
         plan = self._plans.get(key)
         if plan is None:
-            if len(self._plans) > _MAX_PLANS:  # label values are bounded; this cache is too
+            if len(self._plans) > _MAX_PLANS:  # label values are bounded; these caches are too
                 self._plans.clear()
             plan = self._plans[key] = self._plan(key)
         counters, histogram = plan
-        for counter in counters:
-            counter.inc()
-        histogram.observe(duration)
+        timed = []
         if handlers:
-            event_type = _event_type(receiver, delivery)
+            series = self._handler_series
+            event = getattr(delivery, "event_type", None)
+            valid = getattr(delivery, "invalid", None) is None
             for name, seconds in handlers:
-                self._child(self.handler_duration, provider, event_type, name).observe(seconds)
+                at = (provider, event if isinstance(event, str) else None, valid, name)
+                child = series.get(at)
+                if child is None:
+                    if len(series) > _MAX_PLANS:  # made of request text: bounded
+                        series.clear()
+                    event_type = _event_type(receiver, delivery)
+                    child = series[at] = self._child(
+                        self.handler_duration, provider, event_type, name
+                    )
+                timed.append((child, seconds))
+        if self._shared:  # prometheus_client's files: one call (and its lock) per series
+            for counter in counters:
+                counter.inc()
+            histogram.observe(duration)
+            for child, seconds in timed:
+                child.observe(seconds)
+            return
+        bounds = self._buckets
+        with self._lock:  # every count of the delivery at once (see `_Family`)
+            for counter in counters:
+                counter[0] += 1
+            histogram[bisect_left(bounds, duration)] += 1
+            histogram[-2] += duration
+            for child, seconds in timed:
+                child[bisect_left(bounds, seconds)] += 1
+                child[-2] += seconds
 
     def _plan(self, key: tuple[Any, ...]) -> tuple[list[Any], Any]:
         """The counters one kind of answer increments, and its duration histogram.
@@ -225,12 +298,93 @@ class Metrics:
         return counters, self._child(self.delivery_duration, provider, mode)
 
 
+class _Family:
+    """One metric's series as plain numbers, for a process that is the only one counting.
+
+    A counter's series is ``[value, created]``; a histogram's, one count per bucket (the last
+    one +Inf), then the sum, then created. `Metrics` changes them only while holding its lock,
+    once per delivery for all of that delivery's counts: an increment of a list item is several
+    bytecodes, which another thread could interleave (and does, without the GIL), so a count
+    could be lost without it; one uncontended lock per delivery costs far less than
+    prometheus_client's lock and method calls per counter. `_Collector` reads them under the
+    same lock.
+    """
+
+    __slots__ = ("buckets", "documentation", "labelnames", "name", "series")
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: list[str],
+        buckets: tuple[float, ...] | None,
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.buckets = buckets  # with +Inf last; None for a counter
+        self.series: dict[tuple[str, ...], list[float]] = {}
+
+    def series_of(self, values: tuple[str, ...]) -> list[float]:
+        """The numbers of the series with label `values`, made at zero (call under the lock)."""
+        numbers = self.series.get(values)
+        if numbers is None:
+            counts = 1 if self.buckets is None else len(self.buckets) + 1  # the buckets, the sum
+            numbers = self.series[values] = [*([0.0] * counts), time.time()]
+        return numbers
+
+    def collect(self, *, created: bool) -> Metric:
+        """The metric family as prometheus_client would expose it (call under the lock)."""
+        if self.buckets is None:
+            counter = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+            for values, (value, made) in self.series.items():
+                counter.add_metric(values, value, created=made if created else None)
+            return counter
+        histogram = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, numbers in self.series.items():
+            cumulative = 0.0
+            buckets = []
+            for bound, count in zip(self.buckets, numbers, strict=False):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+            histogram.add_metric(values, buckets, numbers[-2])
+            if created:
+                labels = dict(zip(self.labelnames, values, strict=True))
+                histogram.samples.append(Sample(self.name + "_created", labels, numbers[-1]))
+        return histogram
+
+
+class _Collector:
+    """Yields the `_Family` metrics of one `Metrics` when its registry is scraped."""
+
+    def __init__(self, families: list[_Family], lock: threading.Lock) -> None:
+        self._families = families
+        self._lock = lock
+
+    def describe(self) -> list[Metric]:
+        """The families without samples: the registry refuses a second set of these names."""
+        return [
+            _Family(f.name, f.documentation, f.labelnames, f.buckets).collect(created=False)
+            for f in self._families
+        ]
+
+    def collect(self) -> Iterator[Metric]:
+        """Every family with its series, as of now."""
+        created = getattr(metrics, "_use_created", True)
+        with self._lock:
+            families = [family.collect(created=created) for family in self._families]
+        yield from families
+
+
 class _Counting:
     """One delivery as `Metrics` follows it: the handlers' times, then the counts at its end.
 
     Stages never nest (each is left before the next is entered), so only the one entered last
-    is remembered, and only a handler's is timed: the others are in the delivery's duration.
+    is remembered, and only a handler's is timed: the others are in the delivery's duration, and
+    the receiver does not tell them (`stages` is False) unless another observer follows them.
     """
+
+    stages = False
 
     __slots__ = ("_handler", "_handlers", "_metrics", "_mode", "_receiver", "_started")
 

@@ -219,6 +219,15 @@ class _Delivery:
     unknown_tenant: bool = False
     #: What the observers (metrics, traces) follow it with; None while none is attached.
     trace: _observe.Trace | None = None
+    #: `trace` if it follows the stages besides the handlers' (`Trace.stages`: traces do,
+    #: metrics do not), else None: a stage nobody follows costs one test.
+    stages: _observe.Trace | None = None
+
+    def observe(self, receiver: Receiver, mode: _observe.Mode, headers: HeadersLike) -> None:
+        """Start the observers' trace of this delivery (while any observer is attached)."""
+        trace = self.trace = _observe.start(receiver, mode, headers)
+        if trace is not None and getattr(trace, "stages", True):  # an observer of old: all
+            self.stages = trace
 
 
 class _Options(TypedDict, total=False):
@@ -608,7 +617,7 @@ class Receiver(On[EventT]):
         ]
         # Before verifying, so that a refused delivery's log line names it (unverified).
         delivery.key = store_key(name, keys[0])
-        trace = delivery.trace
+        trace = delivery.stages
         if verify:
             if trace is not None:
                 trace.enter("verify")
@@ -827,7 +836,7 @@ class Receiver(On[EventT]):
         """
         delivery = _Delivery(time.perf_counter())
         if _observe.on:
-            delivery.trace = _observe.start(self, "request", headers)
+            delivery.observe(self, "request", headers)
         try:
             self._check_request(method, body)
             self._admit(body, headers, delivery, self._resolve(tenant, headers, delivery))
@@ -888,16 +897,17 @@ class Receiver(On[EventT]):
         """
         data = _bytes(body)
         kept = keep_headers(headers, self._kept_headers)
-        trace = delivery.trace
-        if trace is not None:
-            kept |= trace.carrier()
-            trace.enter("publish")
+        if delivery.trace is not None:
+            kept |= delivery.trace.carrier()
+        stages = delivery.stages
+        if stages is not None:
+            stages.enter("publish")
         queued = QueuedDelivery(
             self.provider.name, data, kept, _epoch(None), tenant=delivery.tenant
         )
         cast("Defer", self.defer).submit(queued)
-        if trace is not None:
-            trace.leave()
+        if stages is not None:
+            stages.leave()
         return Outcome(202, {"status": "queued"})
 
     def _process(self, delivery: _Delivery) -> Outcome:
@@ -908,7 +918,7 @@ class Receiver(On[EventT]):
             raise TypeError("an async store needs handle_async(); use a sync store with handle()")
         store = cast("IdempotencyStore", self.store)
         key = cast("StoreKey", delivery.key)
-        trace = delivery.trace
+        trace = delivery.stages
         if trace is not None:
             trace.enter("claim")
         if delivery.also:
@@ -1061,7 +1071,7 @@ class Receiver(On[EventT]):
         """
         delivery = _Delivery(time.perf_counter())
         if _observe.on:
-            delivery.trace = _observe.start(self, "worker", headers)
+            delivery.observe(self, "worker", headers)
         try:
             self._check_request("POST", body)
             verifier = self._resolve(tenant, {}, delivery)
@@ -1085,7 +1095,7 @@ class Receiver(On[EventT]):
         threads; an async `TenantSecrets` lookup is awaited."""
         delivery = _Delivery(time.perf_counter())
         if _observe.on:
-            delivery.trace = _observe.start(self, "request", headers)
+            delivery.observe(self, "request", headers)
         try:
             self._check_request(method, body)
             verifier = await self._resolve_async(tenant, headers, delivery)
@@ -1107,7 +1117,7 @@ class Receiver(On[EventT]):
             await self._dispatch_async(delivery)
             return await self._processed_async(delivery)
         key = cast("StoreKey", delivery.key)
-        trace = delivery.trace
+        trace = delivery.stages
         if trace is not None:
             trace.enter("claim")
         if delivery.also:
@@ -1219,4 +1229,7 @@ def _signature_header(verifier: Verifier) -> str:
 
 
 def _name(handler: Callable[..., object]) -> str:
-    return getattr(handler, "__qualname__", repr(handler))
+    """A handler's name for traces and metrics: its qualified name, else its repr (made only
+    then: a delivery observed pays no repr)."""
+    name = getattr(handler, "__qualname__", None)
+    return name if isinstance(name, str) else repr(handler)
