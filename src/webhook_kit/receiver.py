@@ -50,6 +50,7 @@ by `tenant_header`): see ``docs/tenants.md``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -93,7 +94,13 @@ from .idempotency import (
 )
 from .providers import EventT, Provider, get
 from .signatures import Body, Now, Secret, Verifier, _seconds
-from .tenants import TenantSecrets, serving, tenant_delivery_id, valid_tenant
+from .tenants import (
+    TenantSecrets,
+    current_tenant,
+    serving,
+    tenant_delivery_id,
+    valid_tenant,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -149,6 +156,8 @@ _COMMON_BODIES = tuple(
     (body, _encode_json(body).encode())
     for body in ({"status": "processed"}, {"status": "duplicate"}, {"status": "queued"})
 )
+# What `_dispatch` runs its handlers in when there is no tenant to make current.
+_NO_TENANT = contextlib.nullcontext()
 # user:password@ in a URL inside a driver's message: never logged.
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]*@")
 
@@ -758,15 +767,23 @@ class Receiver(On[EventT]):
         The record carries the same fields as attributes (`_fields`), for a JSON formatter; the
         delivery's observers hear here how it ended.
         """
-        verified = delivery.key_id is not None
-        outcome = Outcome(
-            outcome.status,
-            outcome.body,
-            outcome.headers,
-            delivery.event,
-            delivery.key_id,
-            delivery.tenant if verified else None,
-        )
+        tenant = delivery.tenant if delivery.key_id is not None else None
+        if (
+            outcome.event is not delivery.event
+            or outcome.key_id != delivery.key_id
+            or outcome.tenant != tenant
+        ):
+            outcome = Outcome(
+                outcome.status,
+                outcome.body,
+                outcome.headers,
+                delivery.event,
+                delivery.key_id,
+                tenant,
+            )
+        duration = time.perf_counter() - delivery.started
+        if delivery.trace is not None:
+            delivery.trace.end(outcome, delivery, duration)
         result = outcome.body.get("status") or outcome.body.get("error")
         if outcome.status >= 500:
             level = logging.ERROR
@@ -774,9 +791,12 @@ class Receiver(On[EventT]):
             level = logging.WARNING
         else:
             level = logging.INFO
+        if delivery.invalid is not None:
+            level = max(level, logging.WARNING)
+        if not logger.isEnabledFor(level):  # nothing below is needed for a line not written
+            return outcome
         extra = "" if delivery.handlers is None else f" handlers={delivery.handlers}"
         if delivery.invalid is not None:  # schema drift: say where, never what
-            level = max(level, logging.WARNING)
             paths = delivery.invalid.paths
             extra += " invalid=" + ",".join(paths[:_MAX_LOGGED_PATHS])
             if len(paths) > _MAX_LOGGED_PATHS:
@@ -790,9 +810,6 @@ class Receiver(On[EventT]):
         provider = self.provider.name
         if self.tenants is not None:
             provider += f" tenant={delivery.tenant or '-'}"
-        duration = time.perf_counter() - delivery.started
-        if delivery.trace is not None:
-            delivery.trace.end(outcome, delivery, duration)
         logger.log(
             level,
             "webhook provider=%s event=%s key=%s key_id=%s outcome=%s status=%d duration_ms=%.1f%s",
@@ -976,7 +993,9 @@ class Receiver(On[EventT]):
         handlers = self.handlers_for(event)
         delivery.handlers = len(handlers)
         trace = delivery.trace
-        with serving(delivery.tenant):
+        tenant = delivery.tenant
+        # Without a tenant to serve (and none served around us), `current_tenant` is None already.
+        with serving(tenant) if tenant is not None or current_tenant() is not None else _NO_TENANT:
             for handler in [*handlers, *self._any]:
                 if trace is not None:
                     trace.enter("handler", _name(handler))
