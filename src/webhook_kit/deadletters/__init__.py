@@ -241,6 +241,24 @@ def _headers_of(column: str) -> tuple[dict[str, str], str | None]:
     return headers, headers.pop(_TENANT, None)
 
 
+def _letter_of_row(row: Any) -> DeadLetter:
+    """The `DeadLetter` a row of the SQL table holds (a SQLAlchemy row or a Django instance)."""
+    headers, tenant = _headers_of(row.headers)
+    return DeadLetter(
+        id=row.id,
+        provider=row.provider,
+        body=bytes(row.body),
+        headers=headers,
+        tenant=tenant,
+        reason=row.reason,
+        error=row.error,
+        attempts=int(row.attempts),
+        received_at=float(row.received_at),
+        created_at=float(row.created_at),
+        updated_at=float(row.updated_at),
+    )
+
+
 def describe(error: BaseException) -> str:
     """A one-line description of an exception for a dead letter: ``"RuntimeError: boom"``."""
     return f"{type(error).__name__}: {error}"

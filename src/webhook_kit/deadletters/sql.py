@@ -34,7 +34,7 @@ from ..errors import StoreUnavailableError
 from ..idempotency import DEFAULT_TIMEOUT
 from ..idempotency._ddl import create_table
 from ..idempotency.sql import _engine_options
-from . import DeadLetter, _headers_of, _stored_headers
+from . import DeadLetter, _letter_of_row, _stored_headers
 
 __all__ = ["SQLDeadLetters", "dead_letters_table"]
 
@@ -189,14 +189,14 @@ class SQLDeadLetters:
         """The letter with this id, or None."""
         query = self.table.select().where(self.table.c.id == id)
         rows = self._run(lambda conn: conn.execute(query).all())
-        return _letter(rows[0]) if rows else None
+        return _letter_of_row(rows[0]) if rows else None
 
     def all(self, *, provider: str | None = None) -> list[DeadLetter]:
         """Every letter (of one provider, if given), oldest first."""
         query = self.table.select().order_by(self.table.c.created_at, self.table.c.id)
         if provider is not None:
             query = query.where(self.table.c.provider == provider)
-        return [_letter(row) for row in self._run(lambda conn: conn.execute(query).all())]
+        return [_letter_of_row(row) for row in self._run(lambda conn: conn.execute(query).all())]
 
     def remove(self, id: str) -> bool:
         """Delete the letter with this id; return whether there was one."""
@@ -207,20 +207,3 @@ class SQLDeadLetters:
         """Dispose of the engine if the store made it from a URL; yours stays open."""
         if self._owns_engine:
             self._engine.dispose()
-
-
-def _letter(row: Any) -> DeadLetter:
-    headers, tenant = _headers_of(row.headers)
-    return DeadLetter(
-        id=row.id,
-        provider=row.provider,
-        body=bytes(row.body),
-        headers=headers,
-        tenant=tenant,
-        reason=row.reason,
-        error=row.error,
-        attempts=int(row.attempts),
-        received_at=float(row.received_at),
-        created_at=float(row.created_at),
-        updated_at=float(row.updated_at),
-    )

@@ -22,7 +22,7 @@ from typing import Any
 from django.apps import apps  # type: ignore[import-untyped]
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction  # type: ignore[import-untyped]
 
-from ..deadletters import DeadLetter, _headers_of, _stored_headers
+from ..deadletters import DeadLetter, _letter_of_row, _stored_headers
 from . import signals
 from .store import _unavailable
 
@@ -95,7 +95,7 @@ class DjangoDeadLetters:
         """The letter with this id, or None."""
         with _unavailable(self.using):
             found = list(self._rows().filter(id=id)[:1])
-        return _letter(found[0]) if found else None
+        return _letter_of_row(found[0]) if found else None
 
     def all(self, *, provider: str | None = None) -> list[DeadLetter]:
         """Every letter (of one provider, if given), oldest first."""
@@ -103,7 +103,7 @@ class DjangoDeadLetters:
         if provider is not None:
             rows = rows.filter(provider=provider)
         with _unavailable(self.using):
-            return [_letter(row) for row in rows]
+            return [_letter_of_row(row) for row in rows]
 
     def remove(self, id: str) -> bool:
         """Delete the letter with this id; return whether there was one."""
@@ -121,21 +121,3 @@ class DjangoDeadLetters:
         with _unavailable(self.using):
             deleted, _ = self._rows().filter(updated_at__lt=time.time() - older_than).delete()
         return int(deleted)
-
-
-def _letter(row: Any) -> DeadLetter:
-    """The `DeadLetter` a model instance holds."""
-    headers, tenant = _headers_of(row.headers)
-    return DeadLetter(
-        id=row.id,
-        provider=row.provider,
-        body=bytes(row.body),
-        headers=headers,
-        tenant=tenant,
-        reason=row.reason,
-        error=row.error,
-        attempts=int(row.attempts),
-        received_at=float(row.received_at),
-        created_at=float(row.created_at),
-        updated_at=float(row.updated_at),
-    )
