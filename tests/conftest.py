@@ -8,6 +8,7 @@ Service-backed tests ask for a fixture below (`redis_url`, `postgres_dsn`, `mari
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,16 @@ def services_required() -> bool:
         os.environ.get("CI", "").lower() == "true"
         or os.environ.get("WEBHOOK_KIT_REQUIRE_SERVICES") == "1"
     )
+
+
+def require_binary(name: str) -> str:
+    """The path of the program `name`; without it skip, or fail under CI."""
+    path = shutil.which(name)
+    if path is None:
+        if services_required():
+            pytest.fail(f"{name} is not installed; CI=true requires it", pytrace=False)
+        pytest.skip(f"{name} is not installed; set CI=true to make this a failure")
+    return path
 
 
 def require_service(name: str, url: str, default_port: int) -> str:

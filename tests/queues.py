@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -34,6 +33,7 @@ import redis
 from examples.common import make_store, record
 from examples.deferred_app import make_app, make_celery, make_receivers
 
+from tests.conftest import require_binary
 from webhook_kit import SQLiteStore
 from webhook_kit.deadletters import SQLiteDeadLetters
 from webhook_kit.receiver import Defer
@@ -423,8 +423,7 @@ def throwaway_redis(tmp_path: Path) -> Iterator[tuple[str, Callable[..., None]]]
                 time.sleep(0.05)
         client.close()
 
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    require_binary("redis-server")
     restart(down=False)
     try:
         yield f"redis://127.0.0.1:{port}/0", restart

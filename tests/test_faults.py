@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import require_binary
 from tests.idempotency.backends import sqlalchemy_url
 from tests.receiving import SECRETS
 from webhook_kit import Receiver, testing
@@ -146,8 +147,7 @@ class RedisServer:
 def redis_server(tmp_path: Path, redis_url: str) -> Iterator[RedisServer]:
     """A throwaway Redis (the shared one, via `redis_url`, proves the binary is expected here)."""
     del redis_url
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    require_binary("redis-server")
     server = RedisServer(tmp_path)
     server.start()
     yield server
